@@ -13,7 +13,16 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import EcgscanError
-from . import _demo, _evaluate, _ptbxl  # noqa: F401  (register commands)
+from . import (  # noqa: F401  (each module registers its commands)
+    _classify,
+    _demo,
+    _digitize,
+    _evaluate,
+    _ptbxl,
+    _render,
+    _serve,
+    _train,
+)
 from ._app import app
 
 __all__ = ["app", "main"]

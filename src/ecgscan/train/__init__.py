@@ -1,0 +1,1 @@
+"""ecgscan.train"""

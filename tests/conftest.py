@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from _shared import SHARED, shared_path
 from ecgscan.data import Record
 from ecgscan.data.synthetic import synthetic_ecg
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ECGSCAN_SHARED", REPO.parent / "shared"))
-
-
-def shared_path(*parts: str) -> Path:
-    """A path inside ../shared, or skip the test with a clear message."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (the project's ../shared data); not present here")
-    return path
+__all__ = ["SHARED", "shared_path"]
 
 
 @pytest.fixture

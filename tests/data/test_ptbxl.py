@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared_path
+from _shared import shared_path
 from ecgscan.cli import main
 from ecgscan.data.labels import CHALLENGE_LABELS
 from ecgscan.data.ptbxl import (

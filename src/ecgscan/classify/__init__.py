@@ -1,1 +1,62 @@
-"""ecgscan.classify"""
+"""ecgscan.classify: the 11 PhysioNet Challenge 2024 labels from a record or an image.
+
+>>> import ecgscan
+>>> pred = ecgscan.classify(ecgscan.synthetic_ecg(fs=500, duration=10, seed=1))
+>>> sorted(pred.probabilities)[:3]
+['AFIB/AFL', 'Acute MI', 'BRADY']
+
+The models live in a registry (:func:`available_models`, :func:`get_model_spec`); the shipped
+ones are ONNX files run with onnxruntime (no torch needed). Training is in
+:mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
+"""
+
+import sys as _sys
+from types import ModuleType as _ModuleType
+from typing import Any as _Any
+
+from ._predict import (
+    IMAGE_SUFFIXES,
+    Prediction,
+    SignalClassifier,
+    classify,
+    classify_many,
+    load_classifier,
+)
+from ._registry import ModelSpec, available_models, get_model_spec, register_model
+from ._signal import PreparedSignal, encode_signals, prepare_record
+from ._thresholds import THRESHOLD_METHODS, choose_thresholds, macro_auroc, per_class_auroc
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "THRESHOLD_METHODS",
+    "ModelSpec",
+    "Prediction",
+    "PreparedSignal",
+    "SignalClassifier",
+    "available_models",
+    "choose_thresholds",
+    "classify",
+    "classify_many",
+    "encode_signals",
+    "get_model_spec",
+    "load_classifier",
+    "macro_auroc",
+    "per_class_auroc",
+    "prepare_record",
+    "register_model",
+]
+
+
+class _CallableModule(_ModuleType):
+    """``ecgscan.classify`` is both this package and the function :func:`classify`.
+
+    Importing the subpackage (``import ecgscan.classify``) rebinds the attribute
+    ``ecgscan.classify`` to the module; making the module callable keeps
+    ``ecgscan.classify(record)`` working whichever the attribute holds.
+    """
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> Prediction:
+        return classify(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

@@ -1,5 +1,107 @@
-"""``ecgscan train``: see the module ecgscan.train."""
+"""``ecgscan train ...``: train the shipped models (needs the ``train`` extra, i.e. PyTorch).
+
+Each model family has one subcommand here that calls its trainer in :mod:`ecgscan.train`.
+"""
 
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from ._app import app
+
+train_app = typer.Typer(
+    help="Train the models (needs `pip install ecgscan[train]`).", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+
+def _require_torch() -> None:
+    from ..errors import EcgscanError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise EcgscanError(
+            "training needs PyTorch; install it with `pip install ecgscan[train]`"
+        ) from None
+
+
+# ------------------------------------------------------------------------------- classifier
+@train_app.command("classifier")
+def train_classifier_command(
+    model: str = typer.Option("signal", "--model", "-m", help="Registered classifier name."),
+    ptbxl: Path = typer.Option(..., "--ptbxl", help="Unpacked PTB-XL folder."),
+    ptbxl_plus: Path | None = typer.Option(
+        None, "--ptbxl-plus", help="PTB-XL+ folder (needed for the Acute MI label)."
+    ),
+    output: Path = typer.Option(
+        Path("runs/classifier"), "-o", "--output", help="Folder for checkpoint, ONNX and card."
+    ),
+    epochs: int = typer.Option(11, "--epochs", help="Training epochs (one-cycle schedule)."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW)."),
+    loss: str = typer.Option("bce", "--loss", help="bce, weighted_bce, focal or asl."),
+    activation: str | None = typer.Option(
+        None, "--activation", help="sigmoid or gev (default: the model's)."
+    ),
+    thresholds: str = typer.Option(
+        "f1", "--thresholds", help="Per-class threshold criterion: f1 or youden."
+    ),
+    train_folds: str = typer.Option("1-7", "--train-folds", help="e.g. 1-7 or 1,2,3."),
+    val_folds: str = typer.Option("8", "--val-folds", help="Folds for epoch and thresholds."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Train on clean signals only."),
+    limit: int | None = typer.Option(
+        None, "--limit", help="Use only the first N records of each split (smoke tests)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        Path("runs/cache"), "--cache-dir", help="Where the PTB-XL signal cache (.npy) is kept."
+    ),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for PyTorch."),
+    seed: int = typer.Option(0, "--seed"),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", help="Stop training after this wall-clock time."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
+) -> None:
+    """Train a classifier on PTB-XL and export ONNX + a model card."""
+    _require_torch()
+    from ..train.classifier import TrainConfig, train_classifier
+
+    config = TrainConfig(
+        model=model,
+        ptbxl=str(ptbxl),
+        ptbxl_plus=None if ptbxl_plus is None else str(ptbxl_plus),
+        output=str(output),
+        train_folds=_folds(train_folds, "--train-folds"),
+        val_folds=_folds(val_folds, "--val-folds"),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        loss=loss,
+        activation=activation,
+        threshold_method=thresholds,
+        augment=not no_augment,
+        limit=limit,
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        threads=threads,
+        seed=seed,
+        max_minutes=max_minutes,
+    )
+    train_classifier(config, resume=resume, log=typer.echo)
+
+
+def _folds(text: str, option: str) -> tuple[int, ...]:
+    from ..errors import EcgscanError
+
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise EcgscanError(f"{option} must look like '1-7' or '1,2,3', got {text!r}") from None
+    if not out or any(not 1 <= f <= 10 for f in out):
+        raise EcgscanError(f"{option} must name PTB-XL folds 1-10, got {text!r}")
+    return tuple(out)

@@ -1,0 +1,277 @@
+"""Shared training helpers: the PTB-XL signal cache, augmentation that imitates digitization,
+and small utilities (seeding, threads, timing) used by every trainer.
+
+Nothing here imports torch at module level, so the cache and the augmentation can be used (and
+tested) without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..data.record import LEADS
+from ..errors import EcgscanError
+
+__all__ = [
+    "SUPERCLASSES",
+    "AugmentConfig",
+    "SignalCache",
+    "augment_batch",
+    "load_signal_cache",
+    "set_threads",
+    "superclass_matrix",
+]
+
+
+def set_threads(n: int = 1) -> None:
+    """Limit numerical libraries (and torch, if imported) to ``n`` threads."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    import torch
+
+    torch.set_num_threads(n)
+    with contextlib.suppress(RuntimeError):  # already set once in this process
+        torch.set_num_interop_threads(n)
+
+
+# ---------------------------------------------------------------------------------- cache
+@dataclass(frozen=True)
+class SignalCache:
+    """All PTB-XL signals of some records at one sampling frequency, in memory.
+
+    Attributes
+    ----------
+    ecg_ids : ndarray of int, shape (n,)
+    signals : ndarray of float32, shape (n, 12, n_samples)
+        Millivolts, standard lead order; NaN where a sample is unknown.
+    fs : float
+    """
+
+    ecg_ids: NDArray[np.int64]
+    signals: NDArray[np.float32]
+    fs: float
+
+    def index(self, ecg_ids: Sequence[int]) -> NDArray[np.int64]:
+        """Row positions of ``ecg_ids`` in the cache (raises for ids that are not cached)."""
+        pos = {int(e): i for i, e in enumerate(self.ecg_ids)}
+        missing = [int(e) for e in ecg_ids if int(e) not in pos]
+        if missing:
+            raise EcgscanError(
+                f"{len(missing)} ecg_id(s) are not in the signal cache (first: {missing[:5]}); "
+                "rebuild it with the same record list"
+            )
+        return np.array([pos[int(e)] for e in ecg_ids], dtype=np.int64)
+
+
+def load_signal_cache(
+    ptbxl_root: str | os.PathLike[str],
+    ecg_ids: Sequence[int],
+    *,
+    fs: float = 100,
+    n_samples: int = 1000,
+    cache_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+) -> SignalCache:
+    """Read PTB-XL records into one array, caching it as ``.npy`` in ``cache_dir``.
+
+    The cache file name is derived from the record list, ``fs`` and ``n_samples``, so a different
+    selection never reads a stale cache. Records are read with
+    the WFDB reader (file names from ``ptbxl_database.csv``; ``records100`` up to 100 Hz,
+    ``records500`` above) and resampled to ``fs`` (NaN-aware) when needed.
+
+    Parameters
+    ----------
+    ptbxl_root : path
+        An unpacked PTB-XL folder.
+    ecg_ids : sequence of int
+        The records to load, in the order wanted.
+    fs : float
+        Sampling frequency of the cache (100 Hz reads ``records100`` directly).
+    n_samples : int
+        Samples per record (cropped or NaN-padded).
+    cache_dir : path, optional
+        Where to keep the ``.npy``; ``None`` disables the on-disk cache.
+    """
+    import pandas as pd
+
+    from ..data.record import Record
+
+    ids = np.asarray([int(e) for e in ecg_ids], dtype=np.int64)
+    key = hashlib.sha1(
+        json.dumps([str(Path(ptbxl_root).resolve()), float(fs), n_samples, ids.tolist()]).encode()
+    ).hexdigest()[:16]
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"ptbxl-{fs:g}hz-{n_samples}-{len(ids)}-{key}.npy"
+        if path.is_file():
+            return SignalCache(ids, np.load(path, mmap_mode=None), float(fs))
+    root = Path(ptbxl_root)
+    column = "filename_lr" if fs <= 100 else "filename_hr"
+    db = pd.read_csv(root / "ptbxl_database.csv", index_col="ecg_id", usecols=["ecg_id", column])
+    out = np.full((len(ids), len(LEADS), n_samples), np.nan, dtype=np.float32)
+    t0 = time.monotonic()
+    for i, ecg_id in enumerate(ids):
+        rec = Record.from_wfdb(root / str(db.at[int(ecg_id), column])).standard()
+        if rec.fs != fs:
+            rec = rec.resample(fs)
+        n = min(n_samples, rec.n_samples)
+        out[i, :, :n] = rec.signal[:n].T
+        if verbose and (i + 1) % 2000 == 0:
+            print(
+                f"  cached {i + 1}/{len(ids)} records ({time.monotonic() - t0:.0f} s)", flush=True
+            )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, out)
+        tmp.replace(path)
+    return SignalCache(ids, out, float(fs))
+
+
+# --------------------------------------------------------------------------- superclasses
+#: The PTB-XL diagnostic superclasses (the second head of the signal models).
+SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
+
+
+def superclass_matrix(
+    scp_codes: Sequence[Mapping[str, float]], scp_statements: Any
+) -> NDArray[np.float32]:
+    """Multi-hot diagnostic superclasses (order :data:`SUPERCLASSES`) from PTB-XL ``scp_codes``.
+
+    As in the PTB-XL benchmark (Strodthoff et al. 2021) and the Challenge's rule: every statement
+    of a record that is diagnostic in ``scp_statements.csv`` contributes its ``diagnostic_class``,
+    whatever its likelihood.
+    """
+    from ..data.ptbxl import superclass_map
+
+    mapping = superclass_map(scp_statements)
+    index = {name: i for i, name in enumerate(SUPERCLASSES)}
+    out = np.zeros((len(scp_codes), len(SUPERCLASSES)), dtype=np.float32)
+    for r, codes in enumerate(scp_codes):
+        for code in codes:
+            cls = mapping.get(code)
+            if cls in index:
+                out[r, index[cls]] = 1.0
+    return out
+
+
+# ---------------------------------------------------------------------------- augmentation
+#: Lead groups of the two common printed layouts: lead indices per column.
+_LAYOUT_3X4 = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (9, 10, 11))
+_LAYOUT_6X2 = ((0, 1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11))
+_RHYTHM_LEADS = (1, 6, 10)  # II, V1, V5
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and strengths of the digitization-like augmentations.
+
+    See :func:`augment_batch`; mV for amplitudes, relative for gain and time scale, samples for
+    jitter.
+    """
+
+    p: float = 0.8
+    noise_mv: float = 0.05
+    wander_mv: float = 0.3
+    gain: float = 0.2
+    time_scale: float = 0.08
+    jitter_samples: float = 0.6
+    p_layout: float = 0.5
+    p_drop: float = 0.2
+    p_gap: float = 0.15
+    p_quantize: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def augment_batch(
+    x: NDArray[np.float32],
+    rng: np.random.Generator,
+    *,
+    fs: float,
+    config: AugmentConfig | None = None,
+) -> NDArray[np.float32]:
+    """Distort a batch of clean signals the way digitizing a paper ECG does.
+
+    Each record is, with probability ``config.p``, given: Gaussian noise, baseline wander
+    (sum of slow sinusoids), per-lead and global gain errors, a time-scale error (resampling by
+    up to ±``time_scale``), sample jitter (a smooth random time warp) and amplitude quantisation
+    (pixel steps). Independently, leads are cut to their windows of a 3×4 or 6×2 page (one full
+    rhythm lead kept), whole leads are dropped, and NaN gaps are inserted. Unknown samples become
+    NaN, exactly as the digitizer reports them.
+
+    Parameters
+    ----------
+    x : ndarray, shape (batch, 12, n_samples)
+        Signals in mV (NaN allowed); not modified.
+    rng : numpy Generator
+    fs : float
+        Sampling frequency in Hz (sets the time scales of wander and windows).
+    config : AugmentConfig, optional
+    """
+    cfg = config or AugmentConfig()
+    out = np.array(x, dtype=np.float32, copy=True)
+    b, n_leads, n = out.shape
+    t = np.arange(n, dtype=np.float32) / fs
+    base = np.arange(n, dtype=np.float64)
+    for i in range(b):
+        if rng.random() >= cfg.p:
+            continue
+        sig = out[i]
+        # time-scale error and jitter: one smooth random warp of the time axis about a random
+        # centre; samples that fall outside the record become unknown (NaN)
+        scale = 1.0 + rng.uniform(-cfg.time_scale, cfg.time_scale)
+        centre = rng.uniform(0.3, 0.7) * n
+        knots = rng.normal(0.0, cfg.jitter_samples, size=8)
+        warp = np.interp(base, np.linspace(0, n - 1, 8), knots)
+        src = (base - centre) * scale + centre + warp
+        sig = np.stack([np.interp(src, base, lead, left=np.nan, right=np.nan) for lead in sig])
+        sig = sig.astype(np.float32)
+        # gains
+        sig *= np.float32(1.0 + rng.uniform(-cfg.gain, cfg.gain) * 0.5)
+        sig *= (1.0 + rng.uniform(-cfg.gain, cfg.gain, size=(n_leads, 1)) * 0.5).astype(np.float32)
+        # baseline wander
+        amp = rng.uniform(0, cfg.wander_mv)
+        freq = rng.uniform(0.05, 0.6, size=(n_leads, 2))
+        phase = rng.uniform(0, 2 * np.pi, size=(n_leads, 2))
+        w = np.sin(2 * np.pi * freq[:, :, None] * t[None, None, :] + phase[:, :, None]).sum(1)
+        sig += (amp * 0.5 * w).astype(np.float32)
+        # noise and quantisation
+        sig += rng.normal(0.0, rng.uniform(0, cfg.noise_mv), size=sig.shape).astype(np.float32)
+        if rng.random() < cfg.p_quantize:
+            step = np.float32(rng.uniform(0.005, 0.04))
+            sig = np.round(sig / step) * step
+        out[i] = sig
+    # missing data: page layouts, dropped leads, gaps (independent of the distortions above)
+    for i in range(b):
+        if rng.random() < cfg.p_layout:
+            layout = _LAYOUT_3X4 if rng.random() < 0.75 else _LAYOUT_6X2
+            width = n // len(layout)
+            keep = np.zeros((n_leads, n), dtype=bool)
+            for col, leads in enumerate(layout):
+                keep[list(leads), col * width : (col + 1) * width] = True
+            n_rhythm = rng.choice([0, 1, 1, 1, 3])
+            for lead in rng.permutation(_RHYTHM_LEADS)[:n_rhythm]:
+                keep[lead] = True
+            out[i][~keep] = np.nan
+        if rng.random() < cfg.p_drop:
+            k = rng.integers(1, 4)
+            out[i, rng.choice(n_leads, size=k, replace=False)] = np.nan
+        if rng.random() < cfg.p_gap:
+            for _ in range(rng.integers(1, 4)):
+                lead = rng.integers(n_leads)
+                start = rng.integers(n)
+                out[i, lead, start : start + rng.integers(int(0.1 * fs), int(1.5 * fs))] = np.nan
+    return out

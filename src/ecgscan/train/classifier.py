@@ -1,0 +1,754 @@
+"""Training of the signal classifiers (PyTorch; needs the ``train`` extra).
+
+``ecgscan train classifier --model signal`` trains a model from the registry
+(:mod:`ecgscan.classify._registry`) on PTB-XL, chooses per-class thresholds, exports ONNX with
+its whole configuration in the ONNX metadata, and writes a model card.
+
+Protocol (kept clean so that fold 9 is touched once, by the benchmark):
+
+* training folds 1–7, with augmentation that imitates digitization
+  (:func:`ecgscan.train._common.augment_batch`);
+* fold 8 for the choice of epoch (best mean of the two macro AUROCs) and of the per-class
+  thresholds (F1-optimal, or Youden's J);
+* fold 9 only in ``benchmarks/classify.py``.
+
+The network has two heads: the 11 Challenge labels and the 5 PTB-XL diagnostic superclasses
+(``NORM``, ``MI``, ``STTC``, ``CD``, ``HYP``; from ``scp_statements.csv`` as in the PTB-XL
+benchmark). The superclass loss is masked for records without any diagnostic statement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import os
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from torch.nn import functional as F
+
+from ..classify._registry import get_model_spec
+from ..classify._signal import encode_signals
+from ..classify._thresholds import choose_thresholds, per_class_auroc
+from ..data.labels import CHALLENGE_LABELS
+from ..data.record import LEADS
+from ..errors import EcgscanError
+from ._common import (
+    SUPERCLASSES,
+    AugmentConfig,
+    augment_batch,
+    load_signal_cache,
+    set_threads,
+    superclass_matrix,
+)
+
+__all__ = [
+    "SUPERCLASSES",
+    "SignalResNet",
+    "TrainConfig",
+    "build_signal_resnet",
+    "create_model",
+    "export_onnx",
+    "train_classifier",
+]
+
+
+LOSSES = ("bce", "weighted_bce", "focal", "asl")
+ACTIVATIONS = ("sigmoid", "gev")
+
+
+# ================================================================================= model
+class _Block(nn.Module):
+    """Residual block: conv-BN-ReLU-conv-BN + shortcut (average-pool / 1×1 conv when needed)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        pad = kernel // 2
+        self.conv1 = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
+        self.bn1 = nn.BatchNorm1d(c_out)
+        self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)
+        self.bn2 = nn.BatchNorm1d(c_out)
+        nn.init.zeros_(self.bn2.weight)  # start as identity (xresnet)
+        short: list[nn.Module] = []
+        if stride != 1:
+            short.append(nn.AvgPool1d(stride, stride, ceil_mode=True))
+        if c_in != c_out:
+            short += [nn.Conv1d(c_in, c_out, 1, bias=False), nn.BatchNorm1d(c_out)]
+        self.short = nn.Sequential(*short)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        # odd kernels: the strided conv and the ceil-mode pooling give the same length
+        return F.relu(y + self.short(x))
+
+
+class GEV(nn.Module):
+    """Generalised-extreme-value output activation with a learnable shape ξ per class.
+
+    ``p = 1 - exp(-max(1 - ξ·s, ε)^(-1/ξ))`` (Wang & Dey 2010; used for imbalanced labels by
+    Munkhdalai et al. 2020): asymmetric, with a heavier tail towards the rare positive class.
+    """
+
+    def __init__(self, n: int, xi: float = -0.25) -> None:
+        super().__init__()
+        self.xi = nn.Parameter(torch.full((n,), float(xi)))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        # keep ξ away from 0 (where the formula has a removable singularity) and bounded
+        xi = torch.clamp(self.xi, -1.0, -0.05)
+        u = torch.clamp(1.0 - xi * s, min=1e-4)
+        return 1.0 - torch.exp(-torch.pow(u, -1.0 / xi))
+
+
+class SignalResNet(nn.Module):
+    """1-D residual CNN over ``2 × 12`` channels (signal + mask) of any length.
+
+    Stem (stride-2 conv, two convs, max-pool: ×4 shorter), stages of residual blocks (each
+    after the first halves the length), global average + max pooling, and one linear head per
+    output group. :meth:`forward` returns scores (logits for ``'sigmoid'``); :meth:`probabilities`
+    maps them to probabilities.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 2 * len(LEADS),
+        heads: Mapping[str, int] | None = None,
+        widths: Sequence[int] = (64, 128, 192),
+        blocks: Sequence[int] = (2, 2, 2),
+        stem: int = 32,
+        kernel: int = 5,
+        dropout: float = 0.3,
+        activation: str = "sigmoid",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise EcgscanError(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}"
+            )
+        if len(widths) != len(blocks) or not widths:
+            raise EcgscanError("widths and blocks must be non-empty and of the same length")
+        heads = dict(heads or {"challenge": len(CHALLENGE_LABELS), "superclass": len(SUPERCLASSES)})
+        self.heads = heads
+        self.activation = activation
+        self.stem = nn.Sequential(
+            nn.Conv1d(in_channels, stem, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm1d(stem),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(stem, stem, kernel, padding=kernel // 2, bias=False),
+            nn.BatchNorm1d(stem),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(stem, widths[0], kernel, padding=kernel // 2, bias=False),
+            nn.BatchNorm1d(widths[0]),
+            nn.ReLU(inplace=True),
+            nn.MaxPool1d(3, stride=2, padding=1),
+        )
+        layers: list[nn.Module] = []
+        c = widths[0]
+        for i, (w, n) in enumerate(zip(widths, blocks, strict=True)):
+            for j in range(n):
+                stride = 2 if (i > 0 and j == 0) else 1
+                layers.append(_Block(c, w, kernel if i == 0 else max(3, kernel - 2), stride))
+                c = w
+        self.body = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.ModuleDict({k: nn.Linear(2 * c, n) for k, n in heads.items()})
+        self.gev = (
+            nn.ModuleDict({k: GEV(n) for k, n in heads.items()}) if activation == "gev" else None
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.body(self.stem(x))
+        h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
+        h = self.dropout(h)
+        return {k: head(h) for k, head in self.head.items()}
+
+    def probabilities(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.gev is None:
+            return {k: torch.sigmoid(v) for k, v in scores.items()}
+        return {k: self.gev[k](v) for k, v in scores.items()}
+
+
+def build_signal_resnet(**kwargs: Any) -> SignalResNet:
+    """Factory registered as ``'signal'`` (see :mod:`ecgscan.classify._registry`)."""
+    return SignalResNet(**kwargs)
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """Build the registered model ``name`` with its defaults updated by ``overrides``."""
+    spec = get_model_spec(name)
+    module_name, _, func = spec.builder.partition(":")
+    factory: Callable[..., nn.Module] = getattr(importlib.import_module(module_name), func)
+    kwargs = {**dict(spec.defaults), **overrides}
+    return factory(**kwargs)
+
+
+class _Exported(nn.Module):
+    """What goes into ONNX: scores → probabilities, one output per head."""
+
+    def __init__(self, model: SignalResNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        probs = self.model.probabilities(self.model(x))
+        return tuple(probs[k] for k in self.model.heads)
+
+
+def export_onnx(
+    model: SignalResNet, path: str | os.PathLike[str], *, config: Mapping[str, Any], n_samples: int
+) -> Path:
+    """Export ``model`` (eval mode) to ONNX with dynamic batch and length.
+
+    ``config`` (labels, fs, normalisation, thresholds, training facts) is stored as JSON in the
+    ONNX metadata under ``ecgscan_config``, so the file is all inference needs.
+    """
+    import onnx
+
+    path = Path(path)
+    model = model.eval()
+    wrapped = _Exported(model).eval()
+    dummy = torch.zeros(1, 2 * len(LEADS), n_samples)
+    tmp = path.with_name(path.name + ".tmp")
+    names = list(model.heads)
+    # The TorchScript exporter handles this plain CNN exactly and needs no extra dependency
+    # (the dynamo exporter needs onnxscript); silence its deprecation notice only.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        torch.onnx.export(
+            wrapped,
+            (dummy,),
+            str(tmp),
+            input_names=["signal"],
+            output_names=names,
+            dynamic_axes={"signal": {0: "batch", 2: "time"}, **{k: {0: "batch"} for k in names}},
+            opset_version=17,
+            dynamo=False,
+        )
+    proto = onnx.load(str(tmp))
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key = "ecgscan_config"
+    entry.value = json.dumps(config, sort_keys=True)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+# ================================================================================== data
+@dataclass
+class _Split:
+    ecg_ids: NDArray[np.int64]
+    signals: NDArray[np.float32]  # (n, 12, n_samples), mV, NaN unknown
+    challenge: NDArray[np.float32]  # (n, 11)
+    superclass: NDArray[np.float32]  # (n, 5)
+
+    @property
+    def has_superclass(self) -> NDArray[np.bool_]:
+        return self.superclass.sum(axis=1) > 0
+
+
+def load_ptbxl_splits(
+    root: str | os.PathLike[str],
+    *,
+    folds: Mapping[str, Sequence[int]],
+    fs: float,
+    n_samples: int,
+    ptbxl_plus: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    verbose: bool = False,
+) -> dict[str, _Split]:
+    """Signals and both label sets of PTB-XL records, split by fold.
+
+    Challenge labels come from :class:`ecgscan.data.ptbxl.PTBXL` (``challenge_labels``), the
+    superclasses from ``scp_codes`` and ``scp_statements.csv``. ``limit`` keeps only the first
+    records of each split (for smoke tests).
+    """
+    from ..data.labels import labels_to_matrix
+    from ..data.ptbxl import PTBXL
+
+    db = PTBXL(root, ptbxl_plus=ptbxl_plus)
+    ifs = int(fs) if fs in (100, 500) else 500
+    challenge = db.challenge_labels
+    wanted = {split: db.ecg_ids(folds=list(f), fs=ifs) for split, f in folds.items()}
+    if limit is not None:
+        wanted = {split: ids[:limit] for split, ids in wanted.items()}
+        every = sorted({e for ids in wanted.values() for e in ids})
+        cache = load_signal_cache(root, every, fs=fs, n_samples=n_samples, cache_dir=None)
+    else:  # one cache of every available record, whatever the split
+        every = db.ecg_ids(fs=ifs)
+        cache = load_signal_cache(
+            root, every, fs=fs, n_samples=n_samples, cache_dir=cache_dir, verbose=verbose
+        )
+    out: dict[str, _Split] = {}
+    for split, ids in wanted.items():
+        rows = cache.index(ids)
+        ych = labels_to_matrix([challenge.loc[e] for e in ids])
+        codes: list[Mapping[str, float]] = list(db.database.loc[ids, "scp_codes"])
+        ysup = superclass_matrix(codes, db.scp_statements)
+        out[split] = _Split(np.asarray(ids, dtype=np.int64), cache.signals[rows], ych, ysup)
+    return out
+
+
+# ================================================================================ losses
+def _log_probs(
+    model: SignalResNet, scores: torch.Tensor, head: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(p, log p, log(1 - p)), computed stably for the model's activation."""
+    if model.gev is None:
+        return torch.sigmoid(scores), F.logsigmoid(scores), F.logsigmoid(-scores)
+    p = model.gev[head](scores).clamp(1e-6, 1 - 1e-6)
+    return p, torch.log(p), torch.log1p(-p)
+
+
+def multilabel_loss(
+    model: SignalResNet,
+    scores: torch.Tensor,
+    target: torch.Tensor,
+    head: str,
+    *,
+    loss: str = "bce",
+    pos_weight: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    gamma: float = 2.0,
+    gamma_neg: float = 4.0,
+    gamma_pos: float = 1.0,
+    clip: float = 0.05,
+) -> torch.Tensor:
+    """Per-record-and-class loss averaged over the records in ``mask``.
+
+    ``loss``: ``'bce'``; ``'weighted_bce'`` (positives weighted by ``pos_weight``);
+    ``'focal'`` (Lin et al. 2017, ``gamma``); ``'asl'`` (asymmetric loss, Ridnik et al. 2021:
+    ``gamma_neg``, ``gamma_pos`` and probability shift ``clip`` for negatives).
+    """
+    p, logp, log1mp = _log_probs(model, scores, head)
+    if loss == "bce":
+        elem = -(target * logp + (1 - target) * log1mp)
+    elif loss == "weighted_bce":
+        w = pos_weight if pos_weight is not None else torch.ones_like(scores[0])
+        elem = -(w * target * logp + (1 - target) * log1mp)
+    elif loss == "focal":
+        elem = -(target * (1 - p) ** gamma * logp + (1 - target) * p**gamma * log1mp)
+    elif loss == "asl":
+        p_neg = (p - clip).clamp(min=0)
+        log1m_neg = torch.log((1 - p_neg).clamp(min=1e-6))
+        elem = -(target * (1 - p) ** gamma_pos * logp + (1 - target) * p_neg**gamma_neg * log1m_neg)
+    else:
+        raise EcgscanError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+    per_record = elem.mean(dim=1)
+    if mask is not None:
+        if not bool(mask.any()):
+            return per_record.sum() * 0.0
+        return per_record[mask].mean()
+    return per_record.mean()
+
+
+# =============================================================================== training
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved in the checkpoint and the ONNX metadata)."""
+
+    model: str = "signal"
+    ptbxl: str = ""
+    ptbxl_plus: str | None = None
+    output: str = "runs/classifier/signal"
+    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    val_folds: tuple[int, ...] = (8,)
+    fs: float = 100.0
+    n_samples: int = 1000
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    loss: str = "bce"
+    activation: str | None = None  # None: the registry's default
+    superclass_weight: float = 1.0
+    threshold_method: str = "f1"
+    augment: bool = True
+    seed: int = 0
+    threads: int = 1
+    limit: int | None = None  # records per split (smoke tests)
+    cache_dir: str | None = "runs/cache"
+    checkpoint_minutes: float = 5.0
+    max_minutes: float | None = None
+    arch: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        get_model_spec(self.model)
+        if self.loss not in LOSSES:
+            raise EcgscanError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.activation is not None and self.activation not in ACTIVATIONS:
+            raise EcgscanError(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.threshold_method not in ("f1", "youden"):
+            raise EcgscanError(
+                f"threshold method must be 'f1' or 'youden', got {self.threshold_method!r}"
+            )
+        if set(self.train_folds) & set(self.val_folds):
+            raise EcgscanError("train and validation folds overlap; choose disjoint folds")
+        if not self.ptbxl or not (Path(self.ptbxl) / "ptbxl_database.csv").is_file():
+            raise EcgscanError(
+                f"PTB-XL folder {self.ptbxl!r} has no ptbxl_database.csv; give the unpacked "
+                "PTB-XL folder with --ptbxl"
+            )
+        if self.epochs < 1 or self.batch_size < 1:
+            raise EcgscanError("epochs and batch size must be at least 1")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` produced."""
+
+    onnx: Path
+    card: Path
+    config: dict[str, Any]
+    val_metrics: dict[str, Any]
+    minutes: float
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _predict(
+    model: SignalResNet, encoded: NDArray[np.float32], batch_size: int = 256
+) -> dict[str, NDArray[np.float32]]:
+    model.eval()
+    outs: dict[str, list[NDArray[np.float32]]] = {k: [] for k in model.heads}
+    with torch.no_grad():
+        for i in range(0, len(encoded), batch_size):
+            probs = model.probabilities(model(torch.from_numpy(encoded[i : i + batch_size])))
+            for k, v in probs.items():
+                outs[k].append(v.numpy())
+    return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def _evaluate(probs: Mapping[str, NDArray[np.float32]], split: _Split) -> dict[str, Any]:
+    has = split.has_superclass
+    ch = per_class_auroc(split.challenge, probs["challenge"])
+    sup = per_class_auroc(split.superclass[has], probs["superclass"][has])
+    return {
+        "challenge_auroc": float(np.nanmean(ch)),
+        "superclass_auroc": float(np.nanmean(sup)),
+        "challenge_auroc_per_class": dict(zip(CHALLENGE_LABELS, map(float, ch), strict=True)),
+        "superclass_auroc_per_class": dict(zip(SUPERCLASSES, map(float, sup), strict=True)),
+    }
+
+
+def _f1_per_class(y: NDArray[np.float32], pred: NDArray[np.bool_]) -> NDArray[np.float64]:
+    yb = y.astype(bool)
+    tp = (yb & pred).sum(0)
+    denom = yb.sum(0) + pred.sum(0)
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
+
+
+def train_classifier(
+    config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print
+) -> TrainResult:
+    """Train ``config.model`` on PTB-XL, pick the epoch and thresholds on the validation folds,
+    and export ONNX + a model card into ``config.output``.
+
+    Checkpoints (model, optimiser, schedule, RNG, best state) are written to
+    ``<output>/checkpoint.pt`` every ``checkpoint_minutes`` and at the end of every epoch;
+    ``resume=True`` continues from there.
+    """
+    config.check()
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    start = time.monotonic()
+    out_dir = Path(config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+
+    log(
+        f"loading PTB-XL folds {list(config.train_folds)} (train) and "
+        f"{list(config.val_folds)} (val)"
+    )
+    splits = load_ptbxl_splits(
+        config.ptbxl,
+        folds={"train": config.train_folds, "val": config.val_folds},
+        fs=config.fs,
+        n_samples=config.n_samples,
+        ptbxl_plus=config.ptbxl_plus,
+        cache_dir=config.cache_dir,
+        limit=config.limit,
+        verbose=True,
+    )
+    train, val = splits["train"], splits["val"]
+    log(f"  {len(train.ecg_ids)} training and {len(val.ecg_ids)} validation records "
+        f"({time.monotonic() - start:.0f} s)")  # fmt: skip
+
+    # per-lead standardisation from the training signals
+    mean = np.nanmean(train.signals, axis=(0, 2)).astype(np.float64)
+    std = np.nanstd(train.signals, axis=(0, 2)).astype(np.float64)
+    std = np.where(std > 1e-6, std, 1.0)
+    mean_l, std_l = [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
+
+    spec = get_model_spec(config.model)
+    arch = {**dict(spec.defaults), **config.arch}
+    if config.activation is not None:
+        arch["activation"] = config.activation
+    arch["widths"], arch["blocks"] = list(arch["widths"]), list(arch["blocks"])
+    model = create_model(config.model, **arch)
+    assert isinstance(model, SignalResNet)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model {config.model!r}: {n_params / 1e6:.2f} M parameters, {arch}")
+
+    prevalence = train.challenge.mean(0)
+    pos_weight = torch.tensor(
+        np.clip(np.sqrt((1 - prevalence) / np.maximum(prevalence, 1e-4)), 1.0, 10.0),
+        dtype=torch.float32,
+    )
+    steps_per_epoch = math.ceil(len(train.ecg_ids) / config.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
+    )
+    rng = np.random.default_rng(config.seed)
+    epoch, step_in_epoch = 0, 0
+    best: dict[str, Any] = {"score": -np.inf, "epoch": -1, "state": None, "metrics": None}
+    history: list[dict[str, Any]] = []
+    order = rng.permutation(len(train.ecg_ids))
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        epoch, step_in_epoch, order = ck["epoch"], ck["step"], ck["order"]
+        best, history = ck["best"], ck["history"]
+        log(f"resumed from {ckpt_path} at epoch {epoch + 1}, step {step_in_epoch}")
+    elif resume:
+        log(f"no checkpoint at {ckpt_path}; starting afresh")
+
+    def save_checkpoint() -> None:
+        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step_in_epoch,
+                    "order": order, "best": best, "history": history,
+                    "config": dataclasses.asdict(config)}, tmp)  # fmt: skip
+        tmp.replace(ckpt_path)
+
+    val_x = encode_signals(val.signals, mean=mean_l, std=std_l)
+    aug_cfg = AugmentConfig()
+    last_ckpt = time.monotonic()
+    stopped_early = False
+    while epoch < config.epochs:
+        model.train()
+        t0, losses = time.monotonic(), []
+        for step in range(step_in_epoch, steps_per_epoch):
+            idx = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
+            sig = train.signals[idx]
+            if config.augment:
+                sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
+            x = torch.from_numpy(encode_signals(sig, mean=mean_l, std=std_l))
+            ych = torch.from_numpy(train.challenge[idx])
+            ysup = torch.from_numpy(train.superclass[idx])
+            scores = model(x)
+            loss = multilabel_loss(model, scores["challenge"], ych, "challenge", loss=config.loss,
+                                   pos_weight=pos_weight)  # fmt: skip
+            loss = loss + config.superclass_weight * multilabel_loss(
+                model, scores["superclass"], ysup, "superclass", loss=config.loss,
+                mask=torch.from_numpy(train.has_superclass[idx]),
+            )  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            step_in_epoch = step + 1
+            if time.monotonic() - last_ckpt > 60 * config.checkpoint_minutes:
+                save_checkpoint()
+                last_ckpt = time.monotonic()
+            if config.max_minutes and time.monotonic() - start > 60 * config.max_minutes:
+                stopped_early = True
+                break
+        if stopped_early:
+            log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
+            break
+        metrics = _evaluate(_predict(model, val_x), val)
+        score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
+            k: v for k, v in metrics.items() if not k.endswith("per_class")}})  # fmt: skip
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, val AUROC challenge "
+            f"{metrics['challenge_auroc']:.4f}, superclass {metrics['superclass_auroc']:.4f} "
+            f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
+        if score > best["score"]:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best = {"score": score, "epoch": epoch + 1, "metrics": metrics, "state": state}
+        epoch, step_in_epoch = epoch + 1, 0
+        order = rng.permutation(len(train.ecg_ids))
+        save_checkpoint()
+        last_ckpt = time.monotonic()
+
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+
+    # thresholds on the validation folds: clean signals + one digitization-like copy
+    val_aug = augment_batch(val.signals, np.random.default_rng(12345), fs=config.fs, config=aug_cfg)
+    p_clean = _predict(model, val_x)
+    p_aug = _predict(model, encode_signals(val_aug, mean=mean_l, std=std_l))
+    y_both = np.concatenate([val.challenge, val.challenge])
+    p_both = np.concatenate([p_clean["challenge"], p_aug["challenge"]])
+    thresholds = choose_thresholds(y_both, p_both, method=config.threshold_method)
+    has = np.concatenate([val.has_superclass, val.has_superclass])
+    sup_thresholds = choose_thresholds(
+        np.concatenate([val.superclass, val.superclass])[has],
+        np.concatenate([p_clean["superclass"], p_aug["superclass"]])[has],
+        method=config.threshold_method,
+    )
+    val_metrics = {
+        "epoch": best["epoch"],
+        "clean": _evaluate(p_clean, val),
+        "augmented": _evaluate(p_aug, val),
+        "challenge_f1_clean": dict(
+            zip(
+                CHALLENGE_LABELS,
+                map(float, _f1_per_class(val.challenge, p_clean["challenge"] >= thresholds)),
+                strict=True,
+            )
+        ),
+        "challenge_f1_augmented": dict(
+            zip(
+                CHALLENGE_LABELS,
+                map(float, _f1_per_class(val.challenge, p_aug["challenge"] >= thresholds)),
+                strict=True,
+            )
+        ),
+    }
+    minutes = (time.monotonic() - start) / 60
+    onnx_config = {
+        "format": 1,
+        "model": config.model,
+        "input": "signal",
+        "fs": config.fs,
+        "duration": config.n_samples / config.fs,
+        "leads": list(LEADS),
+        "mean": mean_l,
+        "std": std_l,
+        "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
+        "thresholds": {
+            "challenge": [round(float(t), 6) for t in thresholds],
+            "superclass": [round(float(t), 6) for t in sup_thresholds],
+        },
+        "threshold_method": config.threshold_method,
+        "architecture": arch,
+        "training": {
+            "data": "PTB-XL 1.0.3 (100 Hz)",
+            "train_folds": list(config.train_folds),
+            "val_folds": list(config.val_folds),
+            "epochs_run": len(history),
+            "best_epoch": best["epoch"],
+            "loss": config.loss,
+            "augment": config.augment,
+            "seed": config.seed,
+            "commit": _git_commit(),
+            "minutes": round(minutes, 1),
+            "parameters": n_params,
+        },
+    }
+    onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
+                            n_samples=config.n_samples)  # fmt: skip
+    _check_onnx(model, onnx_path, val_x[:8])
+    summary = {"history": history, "val": val_metrics, "config": onnx_config}
+    (out_dir / "history.json").write_text(json.dumps(summary, indent=1))
+    card = write_model_card(out_dir / "MODEL_CARD.md", onnx_config, val_metrics, config)
+    log(f"wrote {onnx_path} and {card} ({minutes:.1f} min)")
+    return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
+
+
+def _check_onnx(model: SignalResNet, path: Path, x: NDArray[np.float32]) -> None:
+    """Raise if onnxruntime's output differs from torch's on ``x``."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"signal": x})
+    want = _predict(model, x)
+    for name, value in zip(model.heads, got, strict=True):
+        err = float(np.max(np.abs(value - want[name])))
+        if err > 1e-4:
+            raise EcgscanError(f"ONNX export of head {name!r} differs from torch by {err:.2e}")
+
+
+def write_model_card(
+    path: Path, onnx_config: Mapping[str, Any], val_metrics: Mapping[str, Any], config: TrainConfig
+) -> Path:
+    """A Markdown model card: data, command, commit, validation metrics, thresholds."""
+    t = onnx_config["training"]
+    lines = [
+        f"# ecgscan classifier `{config.model}`",
+        "",
+        get_model_spec(config.model).summary + ".",
+        "",
+        "## Training",
+        "",
+        f"- data: {t['data']}; training folds {t['train_folds']}, validation (epoch choice and "
+        f"thresholds) folds {t['val_folds']}; fold 9 is reserved for `benchmarks/classify.py`",
+        f"- command: `ecgscan train classifier --model {config.model} --ptbxl PTBXL_DIR "
+        f"--epochs {config.epochs} --loss {config.loss}"
+        + (f" --activation {config.activation}" if config.activation else "")
+        + "`",
+        f"- commit: {t['commit']}; seed {t['seed']}; {t['parameters'] / 1e6:.2f} M parameters; "
+        f"{t['epochs_run']} epochs in {t['minutes']} min on one CPU thread; "
+        f"best epoch {t['best_epoch']}",
+        f"- input: 12 leads at {onnx_config['fs']:g} Hz (+ 12 known-sample masks), "
+        f"{onnx_config['duration']:g} s in training, any length at inference",
+        f"- augmentation imitating digitization: {'yes' if t['augment'] else 'no'}",
+        f"- thresholds: per class, {onnx_config['threshold_method']} on the validation folds "
+        "(clean + augmented copy)",
+        "",
+        f"## Validation (folds {t['val_folds']}, best epoch)",
+        "",
+        "| label | AUROC clean | AUROC augmented | F1 clean | F1 augmented | threshold |",
+        "|---|---|---|---|---|---|",
+    ]
+    clean, aug = val_metrics["clean"], val_metrics["augmented"]
+    for i, name in enumerate(CHALLENGE_LABELS):
+        lines.append(
+            f"| {name} | {clean['challenge_auroc_per_class'][name]:.3f} | "
+            f"{aug['challenge_auroc_per_class'][name]:.3f} | "
+            f"{val_metrics['challenge_f1_clean'][name]:.3f} | "
+            f"{val_metrics['challenge_f1_augmented'][name]:.3f} | "
+            f"{onnx_config['thresholds']['challenge'][i]:.3f} |"
+        )
+    lines += [
+        f"| **macro** | {clean['challenge_auroc']:.3f} | {aug['challenge_auroc']:.3f} | "
+        f"{np.nanmean(list(val_metrics['challenge_f1_clean'].values())):.3f} | "
+        f"{np.nanmean(list(val_metrics['challenge_f1_augmented'].values())):.3f} | |",
+        "",
+        f"PTB-XL superclass macro AUROC: clean {clean['superclass_auroc']:.3f}, augmented "
+        f"{aug['superclass_auroc']:.3f}.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,96 @@
+"""Every registered model: build, forward/backward, save/load, ONNX export = torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgscan.classify import (
+    SignalClassifier,
+    available_models,
+    get_model_spec,
+    register_model,
+)
+from ecgscan.classify._registry import ModelSpec
+from ecgscan.errors import EcgscanError
+
+torch = pytest.importorskip("torch")
+
+
+def test_unknown_model_lists_the_registered_ones() -> None:
+    with pytest.raises(EcgscanError, match="expected one of signal"):
+        get_model_spec("resnet9000")
+
+
+def test_names_are_unique() -> None:
+    spec = get_model_spec("signal")
+    with pytest.raises(EcgscanError, match="already registered"):
+        register_model(ModelSpec("signal", "signal", "dup", spec.builder))
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_forward_backward_save_load_and_onnx(name: str, tmp_path: Path) -> None:
+    from ecgscan.train.classifier import create_model, export_onnx
+
+    torch.manual_seed(0)
+    spec = get_model_spec(name)
+    model = create_model(name)
+    x = torch.randn(3, 24, 300)
+    out = model(x)
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "challenge": (3, 11),
+        "superclass": (3, 5),
+    }
+    sum(v.sum() for v in out.values()).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads) and any(float(g.abs().sum()) > 0 for g in grads)
+
+    # save/load: config + weights are enough to rebuild the same function
+    model.eval()
+    torch.save({"arch": dict(spec.defaults), "state": model.state_dict()}, tmp_path / "m.pt")
+    ck = torch.load(tmp_path / "m.pt", weights_only=False)
+    clone = create_model(name, **ck["arch"])
+    clone.load_state_dict(ck["state"])
+    clone.eval()
+    with torch.no_grad():
+        want = model.probabilities(model(x))
+        got = clone.probabilities(clone(x))
+    for k in want:
+        torch.testing.assert_close(got[k], want[k])
+
+    # ONNX export carries its config; onnxruntime gives torch's probabilities at any length
+    config = {
+        "model": name, "fs": 100.0, "mean": [0.0] * 12, "std": [1.0] * 12,
+        "heads": {"challenge": ["x"] * 11, "superclass": ["y"] * 5},
+        "thresholds": {"challenge": [0.5] * 11, "superclass": [0.5] * 5},
+    }  # fmt: skip
+    path = export_onnx(model, tmp_path / f"{name}.onnx", config=config, n_samples=300)
+    clf = SignalClassifier(path)
+    assert clf.config["model"] == name and clf.fs == 100.0
+    x2 = torch.randn(2, 24, 517)
+    with torch.no_grad():
+        want = model.probabilities(model(x2))
+    got_onnx = clf.session.run(None, {"signal": x2.numpy()})
+    for k, v in zip(clf.outputs, got_onnx, strict=True):
+        np.testing.assert_allclose(v, want[k].numpy(), atol=1e-5)
+
+
+def test_gev_activation_gives_probabilities() -> None:
+    from ecgscan.train.classifier import create_model, multilabel_loss
+
+    model = create_model("signal-small", activation="gev")
+    scores = model(torch.randn(4, 24, 250))
+    scores = {k: v.detach() for k, v in scores.items()}
+    with torch.no_grad():
+        probs = model.probabilities(scores)
+    assert all(float(p.min()) >= 0 and float(p.max()) <= 1 for p in probs.values())
+    target = torch.zeros(4, 11)
+    target[0, 2] = 1
+    for loss in ("bce", "weighted_bce", "focal", "asl"):
+        value = multilabel_loss(model, scores["challenge"], target, "challenge", loss=loss,
+                                pos_weight=torch.full((11,), 3.0))  # fmt: skip
+        assert bool(torch.isfinite(value)) and float(value.detach()) > 0
+    with pytest.raises(EcgscanError, match="unknown loss"):
+        multilabel_loss(model, scores["challenge"], target, "challenge", loss="hinge")

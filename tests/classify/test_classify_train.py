@@ -1,0 +1,103 @@
+"""Training code: augmentation, superclass labels, and a tiny real `ecgscan train classifier`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgscan.data import LEADS
+from ecgscan.data.ptbxl import PTBXL
+from ecgscan.train._common import AugmentConfig, augment_batch
+
+
+@pytest.fixture(scope="module")
+def ptbxl_db(ptbxl_dir: Path) -> PTBXL:
+    """The PTB-XL folder, parsed once per module."""
+    return PTBXL(ptbxl_dir)
+
+
+def _batch(n: int = 6) -> np.ndarray:
+    t = np.arange(1000) / 100
+    x = np.sin(2 * np.pi * 1.2 * t)[None, None, :] * np.linspace(0.5, 1.5, 12)[None, :, None]
+    return np.repeat(x, n, axis=0).astype(np.float32)
+
+
+def test_augmentation_distorts_but_keeps_shape_and_input() -> None:
+    x = _batch()
+    before = x.copy()
+    y = augment_batch(x, np.random.default_rng(0), fs=100, config=AugmentConfig(p=1.0))
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_array_equal(x, before)  # input untouched
+    finite = np.isfinite(y)
+    assert finite.any()
+    assert np.abs(y[finite] - np.broadcast_to(x, y.shape)[finite]).mean() > 0.01
+
+
+def test_page_layout_leaves_leads_in_their_windows() -> None:
+    cfg = AugmentConfig(p=0.0, p_layout=1.0, p_drop=0.0, p_gap=0.0)
+    y = augment_batch(_batch(40), np.random.default_rng(1), fs=100, config=cfg)
+    known = np.isfinite(y)
+    # every record: each lead is known in at least its 2.5 s (3×4) or 5 s (6×2) window
+    per_lead = known.sum(axis=2)
+    assert per_lead.min() >= 250
+    # and most leads are not known over the whole 10 s (only rhythm leads are)
+    full = (per_lead == 1000).sum(axis=1)
+    assert np.all(full <= 3)
+    # 3×4: V1 (column 3) is unknown during the first 2.5 s whenever it is not a rhythm strip
+    v1 = LEADS.index("V1")
+    assert np.any(~known[:, v1, :250])
+
+
+def test_dropped_leads_are_all_nan() -> None:
+    cfg = AugmentConfig(p=0.0, p_layout=0.0, p_drop=1.0, p_gap=0.0)
+    y = augment_batch(_batch(20), np.random.default_rng(2), fs=100, config=cfg)
+    dropped = np.isnan(y).all(axis=2).sum(axis=1)
+    assert dropped.min() >= 1 and dropped.max() <= 3
+
+
+def test_superclasses_follow_scp_statements(ptbxl_dir: Path) -> None:
+    from ecgscan.data.ptbxl import read_scp_statements
+    from ecgscan.train._common import SUPERCLASSES, superclass_matrix
+
+    stmts = read_scp_statements(ptbxl_dir / "scp_statements.csv")
+    y = superclass_matrix([{"NORM": 100.0, "SR": 0.0}, {"IMI": 15.0, "LVH": 0.0}, {"SR": 0}], stmts)
+    names = [tuple(np.array(SUPERCLASSES)[row > 0]) for row in y]
+    assert names == [("NORM",), ("MI", "HYP"), ()]
+
+
+def test_tiny_training_run_writes_a_usable_model(
+    ptbxl_dir: Path, ptbxl_db: PTBXL, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from ecgscan.classify import SignalClassifier
+    from ecgscan.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "classifier", "--model", "signal-small", "--ptbxl", str(ptbxl_dir),
+            "-o", str(out), "--epochs", "1", "--limit", "24", "--batch-size", "12",
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(args) == 0
+    onnx_file = out / "signal-small.onnx"
+    assert onnx_file.is_file() and (out / "MODEL_CARD.md").is_file()
+    assert (out / "checkpoint.pt").is_file()
+    clf = SignalClassifier(onnx_file)
+    assert clf.config["training"]["train_folds"] == [1, 2, 3, 4, 5, 6, 7]
+    assert len(clf.config["thresholds"]["challenge"]) == 11
+    rec = ptbxl_db.record(ptbxl_db.ecg_ids(folds=[9])[0])
+    pred = clf.predict(rec)
+    assert set(pred.probabilities) == set(clf.labels)
+    assert all(0.0 <= p <= 1.0 for p in pred.probabilities.values())
+    # resuming a finished run only re-exports
+    assert main([*args, "--resume"]) == 0
+
+
+def test_overlapping_folds_are_refused(ptbxl_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    from ecgscan.cli import main
+
+    code = main(["train", "classifier", "--ptbxl", str(ptbxl_dir), "--train-folds", "1-8",
+                 "--val-folds", "8"])  # fmt: skip
+    assert code == 2
+    assert "overlap" in capsys.readouterr().err

@@ -22,27 +22,61 @@ _LAZY = {
     "read_record": "ecgscan.data.record",
     "normalize_lead_name": "ecgscan.data.record",
     "synthetic_ecg": "ecgscan.data.synthetic",
+    "PTBXL": "ecgscan.data.ptbxl",
+    "CHALLENGE_LABELS": "ecgscan.data.labels",
+    "labels_to_vector": "ecgscan.data.labels",
+    "vector_to_labels": "ecgscan.data.labels",
+    "classify": "ecgscan.classify",
+    "Prediction": "ecgscan.classify",
+    "digitize": "ecgscan.digitize",
+    "DigitizationResult": "ecgscan.digitize",
+    "challenge_snr": "ecgscan.metrics",
+    "kaggle_snr": "ecgscan.metrics",
+    "evaluate_folders": "ecgscan.metrics",
+    "render_page": "ecgscan.render",
+    "RenderedPage": "ecgscan.render",
+    "parse_layout": "ecgscan.render",
     "EcgscanError": "ecgscan.errors",
     "DigitizationError": "ecgscan.errors",
     "RecordError": "ecgscan.errors",
 }
 
 __all__ = [
+    "CHALLENGE_LABELS",
     "LEADS",
+    "PTBXL",
+    "Prediction",
     "DigitizationError",
+    "DigitizationResult",
     "EcgscanError",
     "Record",
     "RecordError",
+    "RenderedPage",
     "__version__",
+    "challenge_snr",
+    "classify",
+    "digitize",
+    "evaluate_folders",
+    "kaggle_snr",
+    "labels_to_vector",
     "normalize_lead_name",
+    "parse_layout",
     "read_record",
+    "render_page",
     "synthetic_ecg",
+    "vector_to_labels",
 ]
 
 if TYPE_CHECKING:
+    from .digitize import DigitizationResult, digitize
+    from .classify import Prediction, classify
+    from .data.labels import CHALLENGE_LABELS, labels_to_vector, vector_to_labels
+    from .data.ptbxl import PTBXL
     from .data.record import LEADS, Record, normalize_lead_name, read_record
     from .data.synthetic import synthetic_ecg
+    from .metrics import challenge_snr, evaluate_folders, kaggle_snr
     from .errors import DigitizationError, EcgscanError, RecordError
+    from .render import RenderedPage, parse_layout, render_page
 
 
 def __getattr__(name: str) -> Any:

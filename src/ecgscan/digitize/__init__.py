@@ -1,1 +1,76 @@
-"""ecgscan.digitize"""
+"""Digitization: a page image (scan, photo, PDF) → a 12-lead :class:`~ecgscan.Record`.
+
+The pipeline has one module per stage; each stage is usable on its own:
+
+1. :func:`load_image` / :func:`iter_pages` — files, PDFs and arrays to RGB, EXIF orientation,
+   pixel limits;
+2. :func:`straighten` — paper outline and perspective of photos, tilt up to ±45°, quarter
+   turns;
+3. :func:`estimate_grid` — grid period (px/mm) along x and y;
+4. :func:`calibrate` — paper speed and gain from the calibration pulse (defaults 25 mm/s,
+   10 mm/mV);
+5. :func:`find_rows`, :func:`assign_leads` — rows, columns, rhythm strips and lead names;
+6. :func:`segment_traces` — per-pixel trace probability (``method='unet'`` or ``'darkness'``);
+7. :func:`track_row`, :func:`trace_to_samples` — sub-pixel trace per column, mV at true times;
+8. :func:`lead_quality` — confidence and flags per lead.
+
+:func:`digitize` runs them all and returns a :class:`DigitizationResult`.
+"""
+
+from __future__ import annotations
+
+from ._calibration import Pulse, calibrate, find_pulse
+from ._extract import line_thickness, trace_to_samples, track_row
+from ._geometry import estimate_rotation, find_paper, straighten
+from ._grid import estimate_grid, grid_strength
+from ._layout import LAYOUTS, assign_leads, find_rows, separator_columns, separator_score
+from ._load import IMAGE_SUFFIXES, MAX_PIXELS, MIN_SIDE, iter_pages, load_image
+from ._pipeline import digitize
+from ._quality import lead_quality, trace_continuity
+from ._result import (
+    Calibration,
+    DigitizationResult,
+    Geometry,
+    Grid,
+    Layout,
+    LeadQuality,
+    Row,
+)
+from ._segment import SEGMENTATION_METHODS, model_path, segment_traces
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LAYOUTS",
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "SEGMENTATION_METHODS",
+    "Calibration",
+    "DigitizationResult",
+    "Geometry",
+    "Grid",
+    "Layout",
+    "LeadQuality",
+    "Pulse",
+    "Row",
+    "assign_leads",
+    "calibrate",
+    "digitize",
+    "estimate_grid",
+    "estimate_rotation",
+    "find_paper",
+    "find_pulse",
+    "find_rows",
+    "grid_strength",
+    "iter_pages",
+    "lead_quality",
+    "line_thickness",
+    "load_image",
+    "model_path",
+    "segment_traces",
+    "separator_columns",
+    "separator_score",
+    "straighten",
+    "trace_continuity",
+    "trace_to_samples",
+    "track_row",
+]

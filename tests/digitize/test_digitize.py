@@ -1,0 +1,255 @@
+"""The digitizer on real pages: an ECG-Image-Kit render, our own render, and bad inputs."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _shared import shared_path
+from ecgscan.cli import main
+from ecgscan.data import Record
+from ecgscan.data.record import LEADS
+from ecgscan.data.synthetic import synthetic_ecg
+from ecgscan.digitize import (
+    MAX_PIXELS,
+    digitize,
+    estimate_grid,
+    estimate_rotation,
+    iter_pages,
+    load_image,
+    trace_to_samples,
+)
+from ecgscan.errors import DigitizationError
+from ecgscan.metrics import challenge_snr, mean_snr
+
+
+@pytest.fixture(scope="module")
+def eik_page() -> tuple[Path, Record]:
+    folder = shared_path("images", "eik-dev", "A_clean")
+    return folder / "00228_hr-0.png", Record.from_wfdb(folder / "00228_hr")
+
+
+@pytest.fixture(scope="module")
+def eik_result(eik_page: tuple[Path, Record]):  # type: ignore[no-untyped-def]
+    return digitize(eik_page[0], fs=500)
+
+
+def _grid_page(ppm: float, size: tuple[int, int] = (900, 1200)) -> np.ndarray:
+    """A red ECG grid with 1-mm lines every ``ppm`` px and 5-mm lines darker."""
+    h, w = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    for k in range(int(w / ppm) + 1):
+        x = int(round(k * ppm))
+        if x < w:
+            img[:, x] = (255, 80, 80) if k % 5 == 0 else (250, 200, 200)
+    for k in range(int(h / ppm) + 1):
+        y = int(round(k * ppm))
+        if y < h:
+            img[y, :] = (255, 80, 80) if k % 5 == 0 else (250, 200, 200)
+    return img
+
+
+# ---------------------------------------------------------------------- stages
+def test_grid_period_is_found_to_a_fraction_of_a_percent() -> None:
+    grid = estimate_grid(_grid_page(6.3))
+    assert grid is not None
+    assert grid.px_per_mm_x == pytest.approx(6.3, rel=0.005)
+    assert grid.px_per_mm_y == pytest.approx(6.3, rel=0.005)
+
+
+def test_no_grid_on_a_blank_page() -> None:
+    assert estimate_grid(np.full((600, 800, 3), 250, np.uint8)) is None
+
+
+def test_rotation_of_a_tilted_grid() -> None:
+    import cv2
+
+    img = _grid_page(8.0)
+    rot = cv2.getRotationMatrix2D((600, 450), 3.0, 1.0)
+    tilted = cv2.warpAffine(img, rot, (1200, 900), borderValue=(255, 255, 255))
+    assert estimate_rotation(tilted) == pytest.approx(-3.0, abs=0.15)
+
+
+def test_trace_to_samples_places_time_exactly() -> None:
+    # a ramp drawn at 100 px/s from x=100: sample k at 500 Hz lies at x = 100 + k / 5
+    x = np.arange(100, 200, dtype=np.float64)
+    y = 50.0 - (x - 100)  # rises 1 px per column, 10 px per mV
+    t, mv = trace_to_samples(x, y, x_origin=100.0, zero_y=50.0, px_per_s=100.0, px_per_mv=10.0,
+                             t_start=0.5, t_end=1.2, fs=500)  # fmt: skip
+    assert t[0] == 0.5 and t.size == 350
+    inside = t <= 0.99
+    np.testing.assert_allclose(mv[inside], 10 * t[inside], atol=1e-9)  # 10 mV per second
+    assert np.isnan(mv[t > 0.99 + 0.08]).all()  # beyond the trace: not printed
+
+
+# ---------------------------------------------------------------------- whole pipeline
+@pytest.mark.shared
+def test_eik_clean_page_is_digitized(eik_page: tuple[Path, Record], eik_result) -> None:  # type: ignore[no-untyped-def]
+    _, reference = eik_page
+    res = eik_result
+    assert res.layout.name == "3x4+II"
+    assert res.calibration.pulse_found and res.calibration.gain == 10.0
+    assert res.grid.px_per_mm_x == pytest.approx(200 / 25.4, rel=0.003)
+    assert res.record.leads == LEADS and res.record.fs == 500 and res.record.n_samples == 5000
+    # 3x4: lead I printed 0-2.5 s only, aVR 2.5-5 s only, II full length (rhythm strip);
+    # the record starts with a 20-ms lead-in (NaN)
+    i_lead, avr = res.record.lead("I"), res.record.lead("aVR")
+    assert np.isnan(i_lead[:9]).all() and np.isfinite(i_lead[11:1200]).all()
+    assert np.isnan(i_lead[1300:]).all()
+    assert np.isnan(avr[:1200]).all() and np.isfinite(avr[1300:2450]).all()
+    assert np.isfinite(res.record.lead("II")).mean() > 0.97
+    snr = challenge_snr(reference, res.record)
+    assert mean_snr(snr) >= 10.0
+    assert min(snr.values()) >= 6.0
+    assert not [q for q in res.quality.values() if "missing" in q.flags]
+    assert res.overlay.shape == (1700, 2200, 3)
+
+
+def test_rendered_page_is_digitized() -> None:
+    from ecgscan.render import render_page
+
+    rec = synthetic_ecg(fs=500, duration=10, seed=3)
+    page = render_page(rec, layout="3x4+II", dpi=200, style="clean", seed=1)
+    res = digitize(page.image)
+    assert res.layout.name == "3x4+II"
+    snr = challenge_snr(page.reference, res.record)
+    assert mean_snr(snr) >= 8.0
+
+
+def test_rotated_page_is_straightened() -> None:
+    import cv2
+
+    from ecgscan.render import render_page
+
+    rec = synthetic_ecg(fs=500, duration=10, seed=4)
+    page = render_page(rec, layout="3x4+II", dpi=150, style="clean", seed=2)
+    h, w = page.image.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), 4.0, 1.0)
+    tilted = cv2.warpAffine(page.image, rot, (w, h), borderValue=(255, 255, 255))
+    res = digitize(tilted)
+    assert res.geometry.rotation == pytest.approx(-4.0, abs=0.2)  # the correction applied
+    assert mean_snr(challenge_snr(page.reference, res.record)) >= 5.0
+
+
+# ---------------------------------------------------------------------- bad inputs
+def test_text_file_named_png(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image\n")
+    with pytest.raises(DigitizationError, match="cannot read the file as an image"):
+        digitize(bad)
+
+
+def test_truncated_png(tmp_path: Path) -> None:
+    good = tmp_path / "page.png"
+    Image.fromarray(_grid_page(8.0)).save(good)
+    bad = tmp_path / "truncated.png"
+    bad.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(DigitizationError, match=r"truncated\.png"):
+        load_image(bad)
+
+
+def test_tiny_image() -> None:
+    with pytest.raises(DigitizationError, match="too small"):
+        digitize(np.zeros((5, 5, 3), np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["noise", "gradient", "blank"])
+def test_non_ecg_images_are_refused(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    if kind == "noise":
+        img = rng.integers(0, 256, (800, 1100, 3), dtype=np.uint8)
+    elif kind == "gradient":
+        img = np.broadcast_to(np.linspace(0, 255, 1100, dtype=np.uint8)[None, :, None],
+                              (800, 1100, 3)).copy()  # fmt: skip
+    else:
+        img = np.full((800, 1100, 3), 240, np.uint8)
+    with pytest.raises(DigitizationError):
+        digitize(img)
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
+    # a PNG whose header claims 20000 x 20000 px (a decompression bomb); the data is tiny
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png + chunk(b"IEND", b""))
+    assert MAX_PIXELS < 20000 * 20000
+    with pytest.raises(DigitizationError, match="Mpx"):
+        load_image(bomb)
+
+
+def test_pdf_pages_are_named(tmp_path: Path) -> None:
+    pdf = tmp_path / "scan.pdf"
+    pages = [Image.fromarray(_grid_page(4.0, (500, 700))) for _ in range(2)]
+    pages[0].save(pdf, save_all=True, append_images=pages[1:], resolution=100)
+    stems = [stem for stem, _ in iter_pages(pdf, pdf_dpi=100)]
+    assert stems == ["scan-p1", "scan-p2"]
+
+
+# ---------------------------------------------------------------------- command line
+@pytest.mark.shared
+def test_cli_writes_every_page_and_reports_failures(
+    tmp_path: Path, eik_page: tuple[Path, Record], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "in" / "broken.png"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    out = tmp_path / "out"
+    code = main(["digitize", str(eik_page[0]), str(bad), "-o", str(out), "--overlay",
+                 "--format", "wfdb,csv", "--fs", "250"])  # fmt: skip
+    assert code == 1
+    stem = eik_page[0].stem
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{stem}{s}" for s in (".hea", ".dat", ".csv", ".json", "-overlay.png"))
+    rec = Record.from_wfdb(out / stem)
+    assert rec.leads == LEADS and rec.fs == 250 and rec.n_samples == 2500
+    assert "broken.png" in capsys.readouterr().err
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    img = tmp_path / "page.png"
+    Image.fromarray(_grid_page(8.0)).save(img)
+    assert main(["digitize", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o")]) == 2
+    assert main(["digitize", str(img), "-o", str(tmp_path / "o"), "--format", "xml"]) == 2
+    assert main(["digitize", str(img), "-o", str(tmp_path / "o"), "--fs", "0"]) == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["digitize", str(img), "-o", str(blocker)]) == 2
+    # a page without an ECG fails (status 1) and leaves no file behind
+    out = tmp_path / "out"
+    assert main(["digitize", str(img), "-o", str(out)]) == 1
+    assert list(out.iterdir()) == []
+
+
+def test_shipped_unet_runs_on_a_page() -> None:
+    from ecgscan.digitize import model_path
+    from ecgscan.digitize._segment import unet_probability
+    from ecgscan.render import render_page
+
+    assert model_path() is not None, "digitizer.onnx should ship with the package"
+    page = render_page(synthetic_ecg(fs=500, duration=10, seed=5), dpi=100, style="clean", seed=3)
+    net = unet_probability(page.image, 100 / 25.4)
+    assert net.shape == page.image.shape[:2]
+    # the network sees more trace on trace pixels than on the rest of the page
+    on = page.mask > 0
+    assert net[on].mean() > 3 * net[~on].mean()
+    res = digitize(page.image, segmentation="unet")
+    assert res.segmentation == "unet" and res.record.leads == LEADS
+
+
+def test_unknown_methods_are_named() -> None:
+    img = _grid_page(8.0)
+    with pytest.raises(ValueError, match="unknown segmentation method 'magic'"):
+        digitize(img, segmentation="magic")
+    with pytest.raises(ValueError, match="lead_in"):
+        digitize(img, lead_in=-1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app
+from ._app import app, fail
 
 train_app = typer.Typer(
     help="Train the models (needs `pip install ecgscan[train]`).", no_args_is_help=True
@@ -105,3 +105,42 @@ def _folds(text: str, option: str) -> tuple[int, ...]:
     if not out or any(not 1 <= f <= 10 for f in out):
         raise EcgscanError(f"{option} must name PTB-XL folds 1-10, got {text!r}")
     return tuple(out)
+
+
+# -------------------------------------------------------------------------------- digitizer
+@train_app.command("digitizer")
+def train_digitizer_command(
+    ptbxl: Path = typer.Option(..., "--ptbxl", help="Unpacked PTB-XL folder."),
+    output: Path = typer.Option(
+        Path("runs/digitizer"), "-o", "--output", help="Folder for checkpoints and the ONNX model."
+    ),
+    folds: str = typer.Option("1-8", "--folds", help="Training folds, e.g. 1-8 or 1,2,3."),
+    minutes: float = typer.Option(45.0, "--minutes", help="Wall-clock budget of this run."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for PyTorch."),
+    width: int = typer.Option(12, "--width", help="U-Net base width (channels)."),
+    batch_size: int = typer.Option(12, "--batch-size", help="Crops per batch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the page renderer and the model."),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the checkpoint in the output folder."
+    ),
+) -> None:
+    """Train the trace-segmentation U-Net on pages rendered on the fly from PTB-XL."""
+    _require_torch()
+    if minutes <= 0 or threads < 1 or width < 1 or batch_size < 1:
+        raise fail("--minutes, --threads, --width and --batch-size must be positive")
+    if not (ptbxl / "ptbxl_database.csv").is_file():
+        raise fail(f"--ptbxl {str(ptbxl)!r} is not a PTB-XL folder (no ptbxl_database.csv)")
+    from ..train.digitizer import TrainConfig, train
+
+    cfg = TrainConfig(
+        ptbxl=str(ptbxl),
+        output=str(output),
+        folds=_folds(folds, "--folds"),
+        minutes=minutes,
+        threads=threads,
+        width=width,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    onnx_path = train(cfg, resume=resume)
+    typer.echo(f"wrote {onnx_path}")

@@ -37,12 +37,14 @@ from ._result import (
     Row,
 )
 from ._segment import SEGMENTATION_METHODS, model_path, segment_traces
+from ._write import OUTPUT_FORMATS, result_files, write_result
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "LAYOUTS",
     "MAX_PIXELS",
     "MIN_SIDE",
+    "OUTPUT_FORMATS",
     "SEGMENTATION_METHODS",
     "Calibration",
     "DigitizationResult",
@@ -66,6 +68,7 @@ __all__ = [
     "line_thickness",
     "load_image",
     "model_path",
+    "result_files",
     "segment_traces",
     "separator_columns",
     "separator_score",
@@ -73,4 +76,5 @@ __all__ = [
     "trace_continuity",
     "trace_to_samples",
     "track_row",
+    "write_result",
 ]

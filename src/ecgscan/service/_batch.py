@@ -9,18 +9,16 @@ writes its downloads with the same :func:`result_files`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from ..digitize._write import OUTPUT_FORMATS, check_formats, encode_png, result_files
 from ..errors import DigitizationError, EcgscanError
 from ._jobs import JobReport, PageTask, read_job_state, run_job
 
@@ -33,38 +31,6 @@ __all__ = [
     "result_files",
     "run_digitize_job",
 ]
-
-#: Output formats of a digitized page and the file suffixes each writes (as `ecgscan
-#: digitize` names them; the ``<stem>.json`` summary is always written, ``'json'`` adds the
-#: signal to it, and ``overlay=True`` adds ``<stem>-overlay.png``).
-OUTPUT_FORMATS: dict[str, tuple[str, ...]] = {
-    "wfdb": (".hea", ".dat"),
-    "csv": (".csv",),
-    "json": (".json",),
-}
-
-
-def _check_formats(formats: Sequence[str] | str) -> tuple[str, ...]:
-    if isinstance(formats, str):
-        formats = [f.strip() for f in formats.split(",") if f.strip()]
-    out = tuple(dict.fromkeys(str(f).lower() for f in formats))
-    unknown = [f for f in out if f not in OUTPUT_FORMATS]
-    if unknown or not out:
-        raise EcgscanError(
-            f"unknown output format(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-            f"choose from {', '.join(OUTPUT_FORMATS)}"
-        )
-    return out
-
-
-def encode_png(image: NDArray[np.uint8]) -> bytes:
-    """PNG bytes of an RGB uint8 image (deterministic)."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))
-    if not ok:  # pragma: no cover - OpenCV failing on a valid array
-        raise RuntimeError("cannot encode the overlay as PNG")
-    return bytes(buf.tobytes())
 
 
 def load_page(source: str | os.PathLike[str], *, page: int = 0, pdf_dpi: float = 200.0) -> Any:
@@ -105,68 +71,6 @@ def load_page(source: str | os.PathLike[str], *, page: int = 0, pdf_dpi: float =
     return load_image(image)
 
 
-def result_files(
-    result: Any,
-    *,
-    name: str,
-    formats: Sequence[str] = ("wfdb",),
-    overlay: bool = False,
-    summary: bool = True,
-    prediction: Any = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, bytes]:
-    """The output files of one digitized page as ``{suffix: bytes}``.
-
-    Parameters
-    ----------
-    result : DigitizationResult
-    name : str
-        Record name (written into the WFDB header; a plain name, not a path).
-    formats : sequence of str
-        Keys of :data:`OUTPUT_FORMATS`: ``.hea``/``.dat``, ``.csv``; ``'json'`` puts the
-        signal into the summary.
-    overlay : bool
-        Add ``-overlay.png`` (the page with the traces found).
-    summary : bool
-        Add the ``.json`` summary: ``result.to_dict()`` without the stage timings (so that a
-        page's files are byte-identical from run to run), the classification if any, ``extra``.
-    prediction : Prediction, optional
-        Classification: its labels go into the record (``# Labels:`` in the WFDB header).
-    extra : mapping, optional
-        More JSON-able entries for the summary.
-    """
-    formats = _check_formats(formats)
-    if not name or "/" in name or "\\" in name or name in {".", ".."}:
-        raise ValueError(f"name must be a plain record name, got {name!r}")
-    record = result.record
-    if prediction is not None:
-        record = record.with_signal(record.signal, labels=tuple(prediction.labels))
-    if record.name != name:
-        record = record.with_signal(record.signal, name=name)
-    files: dict[str, bytes] = {}
-    if "wfdb" in formats:
-        with tempfile.TemporaryDirectory(prefix="ecgscan-page-") as tmp:
-            base = record.to_wfdb(Path(tmp) / name)
-            files[".hea"] = base.with_suffix(".hea").read_bytes()
-            files[".dat"] = base.with_suffix(".dat").read_bytes()
-    if "csv" in formats:
-        with tempfile.TemporaryDirectory(prefix="ecgscan-page-") as tmp:
-            files[".csv"] = record.to_csv(Path(tmp) / f"{name}.csv").read_bytes()
-    if summary:
-        report = result.to_dict()
-        report.pop("timings", None)
-        report["record"] = name
-        if prediction is not None:
-            report["classification"] = {**prediction.to_dict(), "record": name}
-        report.update(extra or {})
-        if "json" in formats:
-            report["signal"] = record.to_dict()
-        files[".json"] = (json.dumps(report, indent=1, allow_nan=False) + "\n").encode("utf-8")
-    if overlay:
-        files["-overlay.png"] = encode_png(result.overlay)
-    return files
-
-
 @dataclass(frozen=True)
 class DigitizePage:
     """The page function of digitization jobs (picklable; models load once per process).
@@ -197,7 +101,7 @@ class DigitizePage:
     pdf_dpi: float = 200.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "formats", _check_formats(self.formats))
+        object.__setattr__(self, "formats", check_formats(self.formats))
         if not np.isfinite(self.fs) or self.fs <= 0:
             raise EcgscanError(f"fs must be a positive number of Hz, got {self.fs!r}")
         if self.samples is not None and self.samples <= 0:
@@ -281,7 +185,7 @@ def run_digitize_job(
     page = DigitizePage(
         fs=fs,
         samples=samples,
-        formats=_check_formats(formats),
+        formats=check_formats(formats),
         overlay=overlay,
         classify=classify,
         model=model,

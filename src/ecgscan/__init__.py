@@ -45,10 +45,10 @@ __all__ = [
     "CHALLENGE_LABELS",
     "LEADS",
     "PTBXL",
-    "Prediction",
     "DigitizationError",
     "DigitizationResult",
     "EcgscanError",
+    "Prediction",
     "Record",
     "RecordError",
     "RenderedPage",
@@ -68,14 +68,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .digitize import DigitizationResult, digitize
     from .classify import Prediction, classify
     from .data.labels import CHALLENGE_LABELS, labels_to_vector, vector_to_labels
     from .data.ptbxl import PTBXL
     from .data.record import LEADS, Record, normalize_lead_name, read_record
     from .data.synthetic import synthetic_ecg
-    from .metrics import challenge_snr, evaluate_folders, kaggle_snr
+    from .digitize import DigitizationResult, digitize
     from .errors import DigitizationError, EcgscanError, RecordError
+    from .metrics import challenge_snr, evaluate_folders, kaggle_snr
     from .render import RenderedPage, parse_layout, render_page
 
 

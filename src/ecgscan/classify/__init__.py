@@ -10,10 +10,7 @@ ones are ONNX files run with onnxruntime (no torch needed). Training is in
 :mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
 """
 
-import sys as _sys
-from types import ModuleType as _ModuleType
-from typing import Any as _Any
-
+from .._callable import make_module_callable
 from ._predict import (
     IMAGE_SUFFIXES,
     Prediction,
@@ -47,16 +44,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(_ModuleType):
-    """``ecgscan.classify`` is both this package and the function :func:`classify`.
-
-    Importing the subpackage (``import ecgscan.classify``) rebinds the attribute
-    ``ecgscan.classify`` to the module; making the module callable keeps
-    ``ecgscan.classify(record)`` working whichever the attribute holds.
-    """
-
-    def __call__(self, *args: _Any, **kwargs: _Any) -> Prediction:
-        return classify(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule
+make_module_callable(__name__, "classify")

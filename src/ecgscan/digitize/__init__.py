@@ -19,6 +19,7 @@ The pipeline has one module per stage; each stage is usable on its own:
 
 from __future__ import annotations
 
+from .._callable import make_module_callable
 from ._calibration import Pulse, calibrate, find_pulse
 from ._extract import line_thickness, trace_to_samples, track_row
 from ._geometry import estimate_rotation, find_paper, straighten
@@ -78,3 +79,5 @@ __all__ = [
     "track_row",
     "write_result",
 ]
+
+make_module_callable(__name__, "digitize")

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _shared import shared_path
 from ecgscan.data import Record, read_record
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.errors import RecordError
 from ecgscan.metrics import challenge_alignment, challenge_lead_snr, challenge_snr, mean_snr
-
-
-def _root_conftest_shared_path() -> Callable[..., Path]:
-    """``shared_path`` of tests/conftest.py, loaded by file: a sub-folder's conftest.py can
-    shadow the module name ``conftest`` when the whole suite is collected."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_ecgscan_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.shared_path  # type: ignore[no-any-return]
-
-
-shared_path = _root_conftest_shared_path()
 
 FS = 250.0
 

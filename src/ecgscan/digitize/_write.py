@@ -77,8 +77,8 @@ def result_files(
     overlay : bool
         Add ``-overlay.png`` (the page with the traces found).
     summary : bool
-        Add the ``.json`` summary: ``result.to_dict()`` without the stage timings (so that a
-        page's files are byte-identical from run to run), the classification if any, ``extra``.
+        Add the ``.json`` summary: ``result.to_dict()`` (layout, calibration, geometry, grid,
+        per-lead quality, stage timings), the classification if any, and ``extra``.
     prediction : Prediction, optional
         Classification: its labels go into the record (``# Labels:`` in the WFDB header).
     extra : mapping, optional
@@ -103,7 +103,6 @@ def result_files(
             files[".csv"] = record.to_csv(Path(tmp) / f"{name}.csv").read_bytes()
     if summary:
         report = result.to_dict()
-        report.pop("timings", None)
         report["record"] = name
         if prediction is not None:
             report["classification"] = {**prediction.to_dict(), "record": name}

@@ -170,8 +170,8 @@ def run_digitize_job(
     (WFDB), ``<stem>.json`` (layout, calibration, geometry, quality; the signal with
     ``formats`` holding ``'json'``; the classification with ``classify``), ``<stem>.csv`` with
     ``'csv'``, ``<stem>-overlay.png`` with ``overlay``. Folder structure is kept; PDF pages
-    become ``<stem>-p<k>``. Stage timings are left out of the summary so that a resumed job's
-    files are byte-identical to an uninterrupted run's. Pages the digitizer cannot read are
+    become ``<stem>-p<k>``. A resumed job's files equal an uninterrupted run's (but for the
+    stage timings in the summary). Pages the digitizer cannot read are
     recorded as failures (:attr:`JobReport.failed`) and the job goes on. See
     :func:`~ecgscan.service.run_job` for ``workers``, ``backend``, ``address``, ``resume``.
 

@@ -11,7 +11,7 @@ processes or on a Ray cluster. Each finished page is committed with a write-ahea
 A job killed at any instant (even with SIGKILL) and resumed therefore loses nothing and
 duplicates nothing: committed pages are skipped, a page that began but did not finish has its
 files removed and is run again, and temporary files are deleted. Page functions must be
-deterministic for resumed outputs to be byte-identical to an uninterrupted run.
+deterministic for resumed outputs to equal an uninterrupted run's.
 
 The job's bookkeeping lives in ``<output>/.ecgscan-job/``: ``manifest.jsonl`` (a header line,
 then one line per page task) and ``ledger.jsonl``.

@@ -30,6 +30,36 @@ class Pulse:
     y_base: float
 
 
+def _top_centre(
+    prob: NDArray[np.float32], xa: float, xb: float, top: float, thickness: float
+) -> float:
+    """Sub-pixel y of the pulse's horizontal top stroke, whose ink starts at row ``top``.
+
+    The probability-weighted centroid down the stroke over the middle half of its length;
+    the top row plus half a line when that span is empty.
+    """
+    fallback = top + thickness / 2.0
+    q = (xb - xa) / 4.0
+    c0, c1 = int(np.ceil(xa + q)), int(np.floor(xb - q)) + 1
+    r0 = max(0, int(top) - 1)
+    r1 = min(prob.shape[0], int(top) + int(np.ceil(thickness)) + 2)
+    if c1 - c0 < 2 or r1 <= r0:
+        return fallback
+    profile = prob[r0:r1, c0:c1].astype(np.float64).mean(axis=1)
+    # the stroke's own contiguous rows (stop at the first gap below it)
+    inside = False
+    for i, v in enumerate(profile):
+        if v > 0.1:
+            inside = True
+        elif inside:
+            profile[i:] = 0.0
+            break
+    total = float(profile.sum())
+    if total <= 0.0:
+        return fallback
+    return r0 + float(np.dot(profile, np.arange(profile.size))) / total
+
+
 def find_pulse(
     prob: NDArray[np.float32],
     *,
@@ -94,9 +124,8 @@ def find_pulse(
             if band.size == 0 or band.any(axis=0).mean() < 0.8:
                 continue
             half = thickness / 2.0
-            return Pulse(
-                x_rise=xa, x_fall=xb, y_top=(ta + tb) / 2 + half, y_base=(ba + bb) / 2 - half
-            )
+            y_top = _top_centre(prob, xa, xb, (ta + tb) / 2, thickness)
+            return Pulse(x_rise=xa, x_fall=xb, y_top=y_top, y_base=(ba + bb) / 2 - half)
     return None
 
 

@@ -48,6 +48,37 @@ def _count_columns(
     return 1
 
 
+def _trace_origin(
+    prob: NDArray[np.float32], pulse: Pulse, *, thickness: float, ppm: float
+) -> float:
+    """Time origin (px) of a row with a calibration pulse: where its trace starts.
+
+    Some printers (and ECG-Image-Kit) start the trace at the pulse's falling edge; others
+    draw a short foot after the pulse and leave a gap before the trace. When a gap of 1-6 mm
+    begins within 4 mm of the pulse and an unbroken trace follows it, the origin is the first
+    column of ink after it (plus half a line); otherwise it is the falling edge (faded or
+    wrinkled ink must not move the origin).
+    """
+    x0 = int(np.ceil(pulse.x_fall + thickness + 1))
+    x1 = min(prob.shape[1], int(pulse.x_fall + 15 * ppm))
+    y0 = max(0, int(pulse.y_base - 12 * ppm))
+    y1 = min(prob.shape[0], int(pulse.y_base + 8 * ppm))
+    if x1 - x0 < 2 or y1 <= y0:
+        return pulse.x_fall
+    ink: NDArray[np.bool_] = np.asarray((prob[y0:y1, x0:x1] > 0.5).any(axis=0))
+    empty = np.concatenate(([False], ~ink, [False])).astype(np.int8)
+    edges = np.diff(empty)
+    gap_lo, gap_hi = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    for a, b in zip(gap_lo, gap_hi, strict=True):
+        if a > 4 * ppm:
+            break
+        # a gap of 1-6 mm, then a trace that goes on unbroken for 3 mm (not faded ink)
+        after = ink[b : b + int(3 * ppm)]
+        if ppm <= b - a <= 6 * ppm and after.size >= int(3 * ppm) and after.mean() > 0.95:
+            return float(x0 + b) + (thickness - 1) / 2.0
+    return pulse.x_fall
+
+
 def digitize(
     image: Any,
     *,
@@ -165,11 +196,18 @@ def digitize(
     # rows share the paper's time axis: a row's own pulse gives its origin when it agrees with
     # the others (within 1.5 mm) or is clearly a row of its own (> 8 mm away); other rows take
     # the common one (the pulses' median end, else the rows' median start)
-    starts = [p.x_fall for p in pulses if p is not None] or [float(r.x_first) for r in rows]
+    # (a pulse's falling edge, or the trace's first column when a gap follows the pulse)
+    falls = [
+        _trace_origin(prob, p, thickness=thickness, ppm=grid.px_per_mm_x)
+        if p is not None
+        else None
+        for r, p in zip(rows, pulses, strict=True)
+    ]  # fmt: skip
+    starts = [f for f in falls if f is not None] or [float(r.x_first) for r in rows]
     common = float(np.median(starts))
     tol = 8 * grid.px_per_mm_x
-    for r, p in zip(rows, pulses, strict=True):
-        own = p.x_fall if p is not None else float(r.x_first)
+    for r, p, fall in zip(rows, pulses, falls, strict=True):
+        own = fall if fall is not None else float(r.x_first)
         if p is not None and abs(own - common) <= 1.5 * grid.px_per_mm_x:
             t0 = own  # the row's own pulse, when it agrees with the others
         elif p is not None and abs(own - common) > tol:
@@ -194,8 +232,14 @@ def digitize(
     traces: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
     layout_rows = []
     for r, p, t0, dur, leads in zip(rows, pulses, origins, durations, row_leads, strict=True):
-        # start right after the pulse's falling edge (rows share it even where it was missed)
-        x_start = int(np.ceil(t0 + thickness + 1)) if found else int(t0)
+        # start right after the pulse's falling edge when the trace begins there (rows share
+        # it even where it was missed); at the trace's own first column after a gap
+        if not found:
+            x_start = int(t0)
+        elif any(abs(t0 - q.x_fall) < 0.5 for q in found):
+            x_start = int(np.ceil(t0 + thickness + 1))
+        else:
+            x_start = int(np.floor(t0 - thickness))
         x_end = int(min(r.x_last, t0 + dur * px_per_s))
         # erase the lead separators (short thick bars at segment boundaries), so the trace is
         # followed where it leaves the bar (within 6 mm) and interpolated where the bar hides it
@@ -218,7 +262,12 @@ def digitize(
         )  # fmt: skip
         ys = ys + r.y_lo
         traces.append((xs, ys))
-        zero_y = p.y_base if p is not None else (float(np.median(ys)) if ys.size else r.center)
+        # the zero line is 1 mV below the pulse's top (its thin top stroke is located to a
+        # fraction of a pixel, its foot merges with the trace); else the trace's median
+        if p is not None:
+            zero_y = p.y_top + calib.gain * grid.px_per_mm_y
+        else:
+            zero_y = float(np.median(ys)) if ys.size else r.center
         layout_rows.append(Row(baseline=float(zero_y), x_start=float(t0), x_end=float(x_end),
                                leads=tuple(leads), pulse=p is not None))  # fmt: skip
         if not leads or xs.size < 2:

@@ -18,8 +18,6 @@ import typer
 
 from ._app import app, fail
 
-_FORMATS = ("wfdb", "csv", "json")
-
 
 @app.command("digitize")
 def digitize_command(
@@ -61,12 +59,13 @@ def digitize_command(
 ) -> None:
     """Digitize ECG page images and PDFs into 12-lead records."""
     from .._io import ensure_output_dir
-    from ..digitize import LAYOUTS
+    from ..digitize import LAYOUTS, OUTPUT_FORMATS
 
     formats = {f.strip().lower() for f in format.split(",") if f.strip()}
-    if not formats or not formats <= set(_FORMATS):
+    if not formats or not formats <= set(OUTPUT_FORMATS):
         raise fail(
-            f"--format must be a comma-separated subset of {', '.join(_FORMATS)}, got {format!r}"
+            "--format must be a comma-separated subset of "
+            f"{', '.join(OUTPUT_FORMATS)}, got {format!r}"
         )
     if not fs > 0 or fs > 10_000:
         raise fail(f"--fs must be a sampling frequency in Hz (0 < fs ≤ 10000), got {fs:g}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,10 @@ def _open_raster(path: Path) -> NDArray[np.uint8]:
         ) from None
 
 
-def _pdf_pages(path: Path, dpi: float) -> Iterator[NDArray[np.uint8]]:
+def _pdf_pages(
+    path: Path, dpi: float, pages: Sequence[int] | None = None
+) -> Iterator[NDArray[np.uint8]]:
+    """Rasterise the PDF pages ``pages`` (0-based; all when None), only those, in order."""
     import pypdfium2 as pdfium
 
     try:
@@ -121,7 +124,9 @@ def _pdf_pages(path: Path, dpi: float) -> Iterator[NDArray[np.uint8]]:
     try:
         if len(doc) == 0:
             raise DigitizationError(f"{path}: the PDF has no pages")
-        for k in range(len(doc)):
+        for k in range(len(doc)) if pages is None else pages:
+            if not 0 <= k < len(doc):
+                raise DigitizationError(f"{path}: the PDF has no page {k + 1} ({len(doc)} pages)")
             page = doc[k]
             w_pt, h_pt = page.get_size()
             scale = dpi / 72.0
@@ -184,10 +189,9 @@ def load_image(image: Any, *, pdf_dpi: float = 200.0, page: int = 0) -> NDArray[
     if isinstance(image, str | os.PathLike):
         p = Path(image)
         if p.suffix.lower() == ".pdf":
-            for k, (_, arr) in enumerate(iter_pages(p, pdf_dpi=pdf_dpi)):
-                if k == page:
-                    return arr
-            raise DigitizationError(f"{p}: the PDF has no page {page + 1}")
+            if not p.is_file():
+                raise FileNotFoundError(f"no such file: {str(p)!r}")
+            return next(_pdf_pages(p, pdf_dpi, [page]))
         for _, arr in iter_pages(p):
             return arr
     if hasattr(image, "convert") and hasattr(image, "size"):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..digitize._write import OUTPUT_FORMATS, check_formats, encode_png, result_files
-from ..errors import DigitizationError, EcgscanError
+from ..errors import EcgscanError
 from ._jobs import JobReport, PageTask, read_job_state, run_job
 
 __all__ = [
@@ -41,34 +41,9 @@ def load_page(source: str | os.PathLike[str], *, page: int = 0, pdf_dpi: float =
     DigitizationError
         If the file cannot be read, the page does not exist, or it is too small or too large.
     """
-    from ..digitize import MAX_PIXELS, load_image
+    from ..digitize import load_image
 
-    path = Path(source)
-    if path.suffix.lower() != ".pdf":
-        return load_image(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
-    import pypdfium2 as pdfium
-
-    try:
-        doc = pdfium.PdfDocument(str(path))
-    except Exception as exc:  # pdfium raises its own types
-        raise DigitizationError(
-            f"{path}: cannot read the file as a PDF ({exc}); is it corrupt or encrypted?"
-        ) from None
-    try:
-        if not 0 <= page < len(doc):
-            raise DigitizationError(f"{path}: the PDF has no page {page + 1} ({len(doc)} pages)")
-        pdf_page = doc[page]
-        w_pt, h_pt = pdf_page.get_size()
-        scale = pdf_dpi / 72.0
-        if w_pt * h_pt * scale * scale > MAX_PIXELS:
-            scale = float(np.sqrt(MAX_PIXELS / (w_pt * h_pt))) * 0.99
-        image = np.array(pdf_page.render(scale=scale).to_pil().convert("RGB"))
-        pdf_page.close()
-    finally:
-        doc.close()
-    return load_image(image)
+    return load_image(Path(source), page=page, pdf_dpi=pdf_dpi)
 
 
 @dataclass(frozen=True)
@@ -208,46 +183,17 @@ def run_digitize_job(
 
 
 def digitize_job_cli(
-    paths: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
-    *,
-    fs: float = 500.0,
-    samples: int | None = None,
-    formats: Sequence[str] | str = ("wfdb",),
-    overlay: bool = False,
-    classify: bool = False,
-    layout: str = "auto",
-    pdf_dpi: float = 200.0,
-    workers: int = 1,
-    backend: str = "local",
-    address: str | None = None,
-    resume: bool = False,
-    retry_failed: bool = False,
-    progress: bool = True,
+    paths: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], **options: Any
 ) -> int:
     """The job mode of ``ecgscan digitize``: run the job, report on stderr, return the status.
 
-    Prints one ``error:`` line per page that failed in this run and a summary line; returns
-    0 when every page of the job is done, 1 when some failed (the others are written). Usage
-    errors raise :class:`~ecgscan.errors.EcgscanError` (exit status 2 in the CLI).
+    ``options`` are those of :func:`run_digitize_job`. Prints one ``error:`` line per page that
+    failed in this run and a summary line; returns 0 when every page of the job is done, 1 when
+    some failed (the others are written). Usage errors raise
+    :class:`~ecgscan.errors.EcgscanError` (exit status 2 in the CLI).
     """
-    report = run_digitize_job(
-        paths,
-        output,
-        fs=fs,
-        samples=samples,
-        formats=formats,
-        overlay=overlay,
-        classify=classify,
-        layout=layout,
-        pdf_dpi=pdf_dpi,
-        workers=workers,
-        backend=backend,
-        address=address,
-        resume=resume,
-        retry_failed=retry_failed,
-        progress=progress,
-    )
+    report = run_digitize_job(paths, output, **options)
+    workers, backend = options.get("workers", 1), options.get("backend", "local")
     for failure in report.failed:
         where = "" if failure.source in failure.error else f"{failure.source}: "
         print(f"error: {where}{failure.error}", file=sys.stderr)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ecgscan.classify import (
+    ImageClassifier,
     SignalClassifier,
     available_models,
     get_model_spec,
@@ -30,14 +31,21 @@ def test_names_are_unique() -> None:
         register_model(ModelSpec("signal", "signal", "dup", spec.builder))
 
 
-@pytest.mark.parametrize("name", available_models())
+NETWORKS = [n for n in available_models() if get_model_spec(n).input != "ensemble"]
+
+
+def _input(kind: str, n: int, length: int) -> torch.Tensor:
+    return torch.randn(n, 24, length) if kind == "signal" else torch.rand(n, 1, 64, length // 4)
+
+
+@pytest.mark.parametrize("name", NETWORKS)
 def test_forward_backward_save_load_and_onnx(name: str, tmp_path: Path) -> None:
     from ecgscan.train.classifier import create_model, export_onnx
 
     torch.manual_seed(0)
     spec = get_model_spec(name)
     model = create_model(name)
-    x = torch.randn(3, 24, 300)
+    x = _input(spec.input, 3, 300)
     out = model(x)
     assert {k: tuple(v.shape) for k, v in out.items()} == {
         "challenge": (3, 11),
@@ -65,14 +73,23 @@ def test_forward_backward_save_load_and_onnx(name: str, tmp_path: Path) -> None:
         "model": name, "fs": 100.0, "mean": [0.0] * 12, "std": [1.0] * 12,
         "heads": {"challenge": ["x"] * 11, "superclass": ["y"] * 5},
         "thresholds": {"challenge": [0.5] * 11, "superclass": [0.5] * 5},
+        "input": spec.input, "size": [64, 75],
     }  # fmt: skip
-    path = export_onnx(model, tmp_path / f"{name}.onnx", config=config, n_samples=300)
-    clf = SignalClassifier(path)
-    assert clf.config["model"] == name and clf.fs == 100.0
-    x2 = torch.randn(2, 24, 517)
+    clf: SignalClassifier | ImageClassifier
+    if spec.input == "signal":
+        path = export_onnx(model, tmp_path / f"{name}.onnx", config=config, n_samples=300)
+        clf = SignalClassifier(path)
+        assert clf.config["model"] == name and clf.fs == 100.0
+        x2 = torch.randn(2, 24, 517)
+    else:
+        path = export_onnx(model, tmp_path / f"{name}.onnx", config=config,
+                           input_shape=(1, 1, 64, 75), input_name="image")  # fmt: skip
+        clf = ImageClassifier(path)
+        assert clf.config["model"] == name and clf.size == (64, 75)
+        x2 = torch.rand(2, 1, 64, 75)
     with torch.no_grad():
         want = model.probabilities(model(x2))
-    got_onnx = clf.session.run(None, {"signal": x2.numpy()})
+    got_onnx = clf.session.run(None, {spec.input: x2.numpy()})
     for k, v in zip(clf.outputs, got_onnx, strict=True):
         np.testing.assert_allclose(v, want[k].numpy(), atol=1e-5)
 

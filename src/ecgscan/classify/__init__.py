@@ -6,26 +6,39 @@
 ['AFIB/AFL', 'Acute MI', 'BRADY']
 
 The models live in a registry (:func:`available_models`, :func:`get_model_spec`); the shipped
-ones are ONNX files run with onnxruntime (no torch needed). Training is in
-:mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
+ones are ONNX files run with onnxruntime (no torch needed). The default, ``'ensemble'``, is a
+calibrated average of the signal models (on the record, or on the digitized page) and the
+image model (on the page itself); see ``models/classifier/MODEL_CARD_ensemble.md``. Training is
+in :mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
 """
 
 from .._callable import make_module_callable
+from ._ensemble import EnsembleClassifier
 from ._predict import (
     IMAGE_SUFFIXES,
+    ImageClassifier,
     Prediction,
     SignalClassifier,
     classify,
     classify_many,
     load_classifier,
 )
-from ._registry import ModelSpec, available_models, get_model_spec, register_model
+from ._registry import (
+    DEFAULT_MODEL,
+    ModelSpec,
+    available_models,
+    get_model_spec,
+    register_model,
+)
 from ._signal import PreparedSignal, encode_signals, prepare_record
 from ._thresholds import THRESHOLD_METHODS, choose_thresholds, macro_auroc, per_class_auroc
 
 __all__ = [
+    "DEFAULT_MODEL",
     "IMAGE_SUFFIXES",
     "THRESHOLD_METHODS",
+    "EnsembleClassifier",
+    "ImageClassifier",
     "ModelSpec",
     "Prediction",
     "PreparedSignal",

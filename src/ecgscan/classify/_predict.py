@@ -1,8 +1,10 @@
-"""Inference: ``classify(record_or_image) -> Prediction`` with the shipped ONNX models.
+"""Inference: ``classify(record_or_image) -> Prediction`` with the shipped models.
 
 A classifier file is one ONNX model whose metadata entry ``ecgscan_config`` (JSON) carries all
-it needs: the labels of each output head, the sampling frequency, the per-lead standardisation
-and the per-class thresholds chosen on validation data. Inference uses onnxruntime only.
+it needs: the labels of each output head, the input's description (sampling frequency and
+per-lead standardisation for signal models, thumbnail size for image models) and the per-class
+thresholds chosen on validation data. An ensemble is a JSON file naming its members with their
+calibration and weights (:mod:`ecgscan.classify._ensemble`). Inference uses onnxruntime only.
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..data.record import Record, read_record
 from ..errors import EcgscanError, InputFileError
-from ._registry import available_models, get_model_spec
+from ._registry import DEFAULT_MODEL, available_models, get_model_spec
 from ._signal import encode_signals, prepare_record
+
+if TYPE_CHECKING:
+    from ._ensemble import EnsembleClassifier
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "Classifier",
+    "ImageClassifier",
     "Prediction",
     "SignalClassifier",
     "classify",
@@ -60,6 +67,8 @@ class Prediction:
         The input's sampling frequency when it was resampled to the model's.
     model : str
         The model's name.
+    members : tuple of str
+        For an ensemble, the members that classified this input (those that apply to it).
     """
 
     record: str
@@ -71,6 +80,7 @@ class Prediction:
     missing_leads: tuple[str, ...] = ()
     resampled_from: float | None = None
     model: str = ""
+    members: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -84,10 +94,112 @@ class Prediction:
             "missing_leads": list(self.missing_leads),
             "resampled_from": self.resampled_from,
             "model": self.model,
+            "members": list(self.members),
         }
 
 
 # ------------------------------------------------------------------------------ the model
+def _open_onnx(path: Path) -> tuple[Any, dict[str, Any]]:
+    """An onnxruntime session (one thread) and the file's ``ecgscan_config``."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise FileNotFoundError(f"classifier model {str(path)!r} not found")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise InputFileError(
+            f"cannot load classifier model {str(path)!r}: {exc}; "
+            "is it an ONNX file exported by ecgscan?"
+        ) from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if "ecgscan_config" not in meta:
+        raise InputFileError(
+            f"{str(path)!r} is an ONNX model without ecgscan configuration "
+            "(metadata 'ecgscan_config'); export it with `ecgscan train classifier`"
+        )
+    return session, json.loads(meta["ecgscan_config"])
+
+
+def override_thresholds(
+    base: NDArray[np.float64], labels: Sequence[str], override: float | Mapping[str, float] | None
+) -> NDArray[np.float64]:
+    """``base`` thresholds with ``override`` applied: one value for all, or label → value."""
+    thr = np.array(base, dtype=np.float64)
+    if override is None:
+        return thr
+    if isinstance(override, Mapping):
+        from ..data.labels import normalize_labels
+
+        for key, value in override.items():
+            (name,) = normalize_labels([key]) or (key,)
+            if name not in labels:
+                raise EcgscanError(
+                    f"threshold given for unknown label {key!r}; expected one of "
+                    f"{', '.join(labels)}"
+                )
+            thr[list(labels).index(name)] = _check_threshold(value, name)
+        return thr
+    return np.full(len(labels), _check_threshold(override, "thresholds"))
+
+
+def make_prediction(
+    name: str,
+    heads: Mapping[str, Sequence[str]],
+    probs: Mapping[str, NDArray[Any]],
+    thresholds: Mapping[str, NDArray[np.float64]],
+    *,
+    exclusive: Sequence[Sequence[str]] = (),
+    exclusive_by: str = "probability",
+    **extra: Any,
+) -> Prediction:
+    """A :class:`Prediction` from one record's probabilities per head and the thresholds.
+
+    ``exclusive``: groups of Challenge labels of which at most one is chosen among those above
+    their thresholds: the most probable (``exclusive_by='probability'``) or the one furthest
+    above its threshold (``'ratio'``: probability / threshold).
+    """
+    labels = list(heads["challenge"])
+    p = np.asarray(probs["challenge"], dtype=np.float64).reshape(-1)
+    thr = thresholds["challenge"]
+    chosen = {n for n, v, t in zip(labels, p, thr, strict=True) if v >= t}
+    for group in exclusive:
+        hits = [n for n in group if n in chosen]
+        if len(hits) > 1:
+            if exclusive_by not in ("probability", "ratio"):
+                raise EcgscanError(
+                    f"exclusive_by must be 'probability' or 'ratio', got {exclusive_by!r}"
+                )
+            scale = {n: max(float(thr[labels.index(n)]), 1e-6) if exclusive_by == "ratio"
+                     else 1.0 for n in hits}  # fmt: skip
+            keep = max(hits, key=lambda n: p[labels.index(n)] / scale[n])
+            chosen -= set(hits) - {keep}
+    sup_names = list(heads.get("superclass", []))
+    sup_p = (
+        np.asarray(probs["superclass"], dtype=np.float64).reshape(-1)
+        if "superclass" in probs
+        else np.zeros(0)
+    )
+    sup_t = thresholds.get("superclass", np.full(len(sup_names), 0.5))
+    return Prediction(
+        labels=tuple(n for n in labels if n in chosen),
+        probabilities={n: round(float(v), 6) for n, v in zip(labels, p, strict=True)},
+        thresholds={n: round(float(t), 6) for n, t in zip(labels, thr, strict=True)},
+        superclasses=tuple(n for n, v, t in zip(sup_names, sup_p, sup_t, strict=True) if v >= t),
+        superclass_probabilities={
+            n: round(float(v), 6) for n, v in zip(sup_names, sup_p, strict=True)
+        },
+        model=name,
+        **extra,
+    )
+
+
 class SignalClassifier:
     """A signal classifier loaded from its ONNX file.
 
@@ -99,32 +211,16 @@ class SignalClassifier:
         Name reported in predictions (default: the model name stored in the file).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
-        import onnxruntime as ort
+    input = "signal"
 
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"classifier model {str(self.path)!r} not found")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
+        self.session, self.config = _open_onnx(self.path)
+        if self.config.get("input", "signal") != "signal":
             raise InputFileError(
-                f"cannot load classifier model {str(self.path)!r}: {exc}; "
-                "is it an ONNX file exported by ecgscan?"
-            ) from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if "ecgscan_config" not in meta:
-            raise InputFileError(
-                f"{str(self.path)!r} is an ONNX model without ecgscan configuration "
-                "(metadata 'ecgscan_config'); export it with `ecgscan train classifier`"
+                f"{str(self.path)!r} is an image classifier; load it with ImageClassifier "
+                "or load_classifier"
             )
-        self.config: dict[str, Any] = json.loads(meta["ecgscan_config"])
         self.name = name or str(self.config.get("model", self.path.stem))
         self.fs = float(self.config["fs"])
         self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
@@ -175,44 +271,90 @@ class SignalClassifier:
         """
         prepared = prepare_record(record, fs=self.fs)
         probs = dict(zip(self.outputs, self._run(prepared.signal), strict=True))
-        labels = self.heads["challenge"]
-        thr = self._thresholds("challenge", thresholds)
-        p = probs["challenge"][0].astype(np.float64)
-        chosen = tuple(name for name, v, t in zip(labels, p, thr, strict=True) if v >= t)
-        sup_names = self.heads.get("superclass", [])
-        sup_p = probs["superclass"][0].astype(np.float64) if "superclass" in probs else np.zeros(0)
-        sup_t = self.thresholds.get("superclass", np.full(len(sup_names), 0.5))
-        return Prediction(
+        thr = dict(self.thresholds)
+        thr["challenge"] = override_thresholds(
+            self.thresholds["challenge"], self.heads["challenge"], thresholds
+        )
+        return make_prediction(
+            self.name,
+            self.heads,
+            {k: v[0] for k, v in probs.items()},
+            thr,
             record=record.name,
-            labels=chosen,
-            probabilities={n: round(float(v), 6) for n, v in zip(labels, p, strict=True)},
-            thresholds={n: round(float(t), 6) for n, t in zip(labels, thr, strict=True)},
-            superclasses=tuple(
-                n for n, v, t in zip(sup_names, sup_p, sup_t, strict=True) if v >= t
-            ),
-            superclass_probabilities={
-                n: round(float(v), 6) for n, v in zip(sup_names, sup_p, strict=True)
-            },
             missing_leads=prepared.missing_leads,
             resampled_from=prepared.resampled_from,
-            model=self.name,
         )
 
-    def _thresholds(
-        self, head: str, override: float | Mapping[str, float] | None
-    ) -> NDArray[np.float64]:
-        thr = self.thresholds[head].copy()
-        if override is None:
-            return thr
-        labels = self.heads[head]
-        if isinstance(override, Mapping):
-            from ..data.labels import normalize_labels
 
-            for key, value in override.items():
-                (name,) = normalize_labels([key]) or (key,)
-                thr[labels.index(name)] = _check_threshold(value, name)
-            return thr
-        return np.full(len(labels), _check_threshold(override, "thresholds"))
+class ImageClassifier:
+    """An image classifier (reads the page itself) loaded from its ONNX file.
+
+    Parameters
+    ----------
+    path : path
+        ONNX file exported by ``ecgscan train classifier --model image``.
+    name : str, optional
+        Name reported in predictions (default: the model name stored in the file).
+    """
+
+    input = "image"
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.session, self.config = _open_onnx(self.path)
+        if self.config.get("input") != "image":
+            raise InputFileError(
+                f"{str(self.path)!r} is not an image classifier; load it with load_classifier"
+            )
+        self.name = name or str(self.config.get("model", self.path.stem))
+        self.size = (int(self.config["size"][0]), int(self.config["size"][1]))
+        self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
+        self.thresholds: dict[str, NDArray[np.float64]] = {
+            k: np.asarray(v, dtype=np.float64) for k, v in self.config["thresholds"].items()
+        }
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ImageClassifier({self.name!r}, size={self.size}, path={str(self.path)!r})"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The Challenge labels of the first head, in output order."""
+        return tuple(self.heads["challenge"])
+
+    def predict_proba(self, images: Sequence[Any]) -> dict[str, NDArray[np.float32]]:
+        """Probabilities of every head for page ``images`` (arrays or paths)."""
+        from ._image import encode_pages, page_thumbnail
+
+        out: dict[str, list[NDArray[np.float32]]] = {k: [] for k in self.outputs}
+        for image in images:
+            x = encode_pages(page_thumbnail(image, size=self.size))
+            with self._lock:
+                values = self.session.run(None, {"image": x})
+            for name, value in zip(self.outputs, values, strict=True):
+                out[name].append(value[0])
+        return {k: np.stack(v) if v else np.zeros((0, len(self.heads[k])), np.float32)
+                for k, v in out.items()}  # fmt: skip
+
+    def predict(
+        self,
+        image: Any,
+        *,
+        thresholds: float | Mapping[str, float] | None = None,
+        name: str = "",
+    ) -> Prediction:
+        """Classify one page image (array or path); ``name`` is reported as the record."""
+        if not name and isinstance(image, str | os.PathLike):
+            name = Path(image).stem
+        probs = self.predict_proba([image])
+        thr = dict(self.thresholds)
+        thr["challenge"] = override_thresholds(
+            self.thresholds["challenge"], self.heads["challenge"], thresholds
+        )
+        return make_prediction(
+            self.name, self.heads, {k: v[0] for k, v in probs.items()}, thr, record=name
+        )
 
 
 def _check_threshold(value: Any, what: str) -> float:
@@ -225,109 +367,193 @@ def _check_threshold(value: Any, what: str) -> float:
     return v
 
 
-_CACHE: dict[str, SignalClassifier] = {}
+Classifier: TypeAlias = "SignalClassifier | ImageClassifier | EnsembleClassifier"
+
+_CACHE: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_classifier(model: str | os.PathLike[str] = "signal") -> SignalClassifier:
-    """Load a classifier by registry name (the shipped model) or from an ONNX file path.
+def _load_file(path: Path, name: str | None = None) -> Any:
+    if path.suffix.lower() == ".json":
+        from ._ensemble import EnsembleClassifier
 
-    Loaded models are cached, so repeated calls are cheap.
+        return EnsembleClassifier(path, name=name)
+    _, config = _open_onnx(path)
+    if config.get("input") == "image":
+        return ImageClassifier(path, name=name)
+    return SignalClassifier(path, name=name)
+
+
+def load_classifier(model: str | os.PathLike[str] = DEFAULT_MODEL) -> Classifier:
+    """Load a classifier by registry name (the shipped model) or from a file.
+
+    Parameters
+    ----------
+    model : str or path
+        A registered name (:func:`available_models`; default ``'ensemble'``), an ONNX file
+        exported by ``ecgscan train classifier`` (signal or image model) or an ensemble's JSON
+        file.
+
+    Returns
+    -------
+    SignalClassifier, ImageClassifier or EnsembleClassifier
+        Loaded models are cached, so repeated calls are cheap.
     """
     key = str(model)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        if isinstance(model, str) and model in available_models():
-            spec = get_model_spec(model)
-            if spec.weights is None:
-                raise EcgscanError(
-                    f"classifier {model!r} ships no trained weights; train it with "
-                    f"`ecgscan train classifier --model {model}` and pass the ONNX file"
-                )
-            if spec.input != "signal":
-                raise EcgscanError(f"classifier {model!r} reads {spec.input}s; not supported here")
-            path = Path(str(resources.files("ecgscan") / "models" / "classifier" / spec.weights))
-            if not path.is_file():
-                raise EcgscanError(
-                    f"the shipped weights of classifier {model!r} ({path}) are missing; "
-                    "reinstall ecgscan"
-                )
-            clf = SignalClassifier(path, name=model)
-        else:
-            path = Path(model)
-            if not path.suffix == ".onnx" and not path.exists():
-                raise EcgscanError(
-                    f"unknown classifier {key!r}: neither a registered model "
-                    f"({', '.join(available_models())}) nor an existing .onnx file"
-                )
-            clf = SignalClassifier(path)
-        _CACHE[key] = clf
-        return clf
+    if isinstance(model, str) and model in available_models():
+        spec = get_model_spec(model)
+        if spec.weights is None:
+            raise EcgscanError(
+                f"classifier {model!r} ships no trained weights; train it with "
+                f"`ecgscan train classifier --model {model}` and pass the ONNX file"
+            )
+        path = Path(str(resources.files("ecgscan") / "models" / "classifier" / spec.weights))
+        if not path.is_file():
+            raise EcgscanError(
+                f"the shipped weights of classifier {model!r} ({path}) are missing; "
+                "reinstall ecgscan"
+            )
+        clf = _load_file(path, name=model)
+    else:
+        path = Path(model)
+        if path.suffix.lower() not in (".onnx", ".json") and not path.exists():
+            raise EcgscanError(
+                f"unknown classifier {key!r}: neither a registered model "
+                f"({', '.join(available_models())}) nor an existing .onnx/.json file"
+            )
+        clf = _load_file(path)
+    with _CACHE_LOCK:
+        return _CACHE.setdefault(key, clf)
 
 
 # ---------------------------------------------------------------------------- entry point
-def _to_record(obj: Any) -> Record:
-    """A Record from a Record, a digitization result, or a path to a record or an image."""
+@dataclass
+class _Inputs:
+    name: str
+    record: Record | None = None
+    image: Any = None
+
+
+def _gather(obj: Any, *, signal: bool, image: bool) -> _Inputs:
+    """What a classifier needs of ``obj``: the record (digitized if ``obj`` is a page) and/or the
+    page image (only for pages)."""
     if isinstance(obj, Record):
-        return obj
+        return _Inputs(obj.name, record=obj)
     inner = getattr(obj, "record", None)
     if isinstance(inner, Record):  # DigitizationResult and friends
-        return inner
+        return _Inputs(inner.name, record=inner)
+    if isinstance(obj, np.ndarray):
+        return _Inputs(
+            "image",
+            record=_digitize(obj, "image") if signal else None,
+            image=obj if image else None,
+        )
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return _digitize(path)
-        return read_record(path)
+            if not path.is_file():
+                raise FileNotFoundError(f"image {str(path)!r} not found")
+            out = _Inputs(path.stem)
+            if signal:
+                out.record = _digitize(path, path.stem)
+            if image:
+                from ..digitize._load import load_image
+
+                out.image = load_image(path)
+            return out
+        rec = read_record(path)
+        return _Inputs(rec.name, record=rec)
     raise TypeError(
-        "classify() takes a Record, a digitization result, or the path of a record (WFDB, CSV, "
-        f"JSON) or of an ECG image; got {type(obj).__name__}"
+        "classify() takes a Record, a digitization result, a page image (array), or the path "
+        f"of a record (WFDB, CSV, JSON) or of an ECG image; got {type(obj).__name__}"
     )
 
 
-def _digitize(path: Path) -> Record:
-    if not path.is_file():
-        raise FileNotFoundError(f"image {str(path)!r} not found")
+def _to_record(obj: Any) -> Record:
+    """A Record from a Record, a digitization result, or a path to a record or an image."""
+    rec = _gather(obj, signal=True, image=False).record
+    assert rec is not None
+    return rec
+
+
+def _digitize(image: Any, name: str) -> Record:
     from importlib import import_module
 
     digitize = getattr(import_module("ecgscan.digitize"), "digitize", None)
     if digitize is None:
         raise EcgscanError(
-            f"cannot classify image {str(path)!r}: the digitizer is not available in this "
+            f"cannot classify image {name!r}: the digitizer is not available in this "
             "installation; digitize it first and classify the record"
         )
     # DigitizationError (not an ECG, unreadable page) propagates unchanged
-    result = digitize(path, name=path.stem)
+    result = digitize(image, name=name)
     record = getattr(result, "record", result)
     if not isinstance(record, Record):
-        raise EcgscanError(f"digitizing {str(path)!r} gave no record")
+        raise EcgscanError(f"digitizing {name!r} gave no record")
     return record
+
+
+def _resolve(model: Any) -> Classifier:
+    from ._ensemble import EnsembleClassifier
+
+    if isinstance(model, SignalClassifier | ImageClassifier | EnsembleClassifier):
+        return model
+    return load_classifier(model)
+
+
+def predict_one(
+    clf: Classifier, obj: Any, *, thresholds: float | Mapping[str, float] | None = None
+) -> Prediction:
+    """Classify ``obj`` (anything :func:`classify` takes) with a loaded classifier."""
+    from ._ensemble import EnsembleClassifier
+
+    if isinstance(clf, SignalClassifier):
+        return clf.predict(_to_record(obj), thresholds=thresholds)
+    if isinstance(clf, ImageClassifier):
+        inputs = _gather(obj, signal=False, image=True)
+        if inputs.image is None:
+            raise EcgscanError(
+                f"classifier {clf.name!r} reads page images, but {inputs.name!r} is a record; "
+                "use a signal model or the ensemble"
+            )
+        return clf.predict(inputs.image, thresholds=thresholds, name=inputs.name)
+    assert isinstance(clf, EnsembleClassifier)
+    inputs = _gather(obj, signal="signal" in clf.inputs, image="image" in clf.inputs)
+    return clf.predict(
+        record=inputs.record, image=inputs.image, thresholds=thresholds, name=inputs.name
+    )
 
 
 def classify(
     record_or_image: Any,
     *,
-    model: str | os.PathLike[str] | SignalClassifier = "signal",
+    model: str | os.PathLike[str] | Classifier = DEFAULT_MODEL,
     thresholds: float | Mapping[str, float] | None = None,
 ) -> Prediction:
     """Classify one ECG into the 11 PhysioNet Challenge 2024 labels.
 
     Parameters
     ----------
-    record_or_image : Record, DigitizationResult or path
-        A record (any leads, any ``fs``, NaN allowed), a digitizer result, or the path of a
-        WFDB record (``.hea`` or without suffix), a ``.csv``/``.json`` record, or a page image
-        (``.png``, ``.jpg``, ``.pdf``, ...; digitized first).
-    model : str, path or SignalClassifier, keyword-only
-        A registered model name (default ``'signal'``, the shipped model), an ONNX file, or a
-        loaded classifier.
+    record_or_image : Record, DigitizationResult, array or path
+        A record (any leads, any ``fs``, NaN allowed), a digitizer result, a page image as an
+        array, or the path of a WFDB record (``.hea`` or without suffix), a ``.csv``/``.json``
+        record, or a page image (``.png``, ``.jpg``, ``.pdf``, ...).
+    model : str, path or loaded classifier, keyword-only
+        A registered model name, an ONNX/JSON file, or a loaded classifier. The default,
+        ``'ensemble'``, averages the calibrated probabilities of the signal models (on the
+        record, or on the digitized page) and of the image model (on the page itself, when
+        there is one); see its model card.
     thresholds : float or mapping, keyword-only
         Override the model's per-label thresholds (one value, or label → value).
 
     Returns
     -------
     Prediction
-        Probabilities, chosen labels, the thresholds used and the leads that were missing.
+        Probabilities, chosen labels, the thresholds used, the leads that were missing and,
+        for the ensemble, the members used.
 
     Raises
     ------
@@ -343,16 +569,15 @@ def classify(
     >>> len(pred.probabilities)
     11
     """
-    clf = model if isinstance(model, SignalClassifier) else load_classifier(model)
-    return clf.predict(_to_record(record_or_image), thresholds=thresholds)
+    return predict_one(_resolve(model), record_or_image, thresholds=thresholds)
 
 
 def classify_many(
     items: Iterable[Any],
     *,
-    model: str | os.PathLike[str] | SignalClassifier = "signal",
+    model: str | os.PathLike[str] | Classifier = DEFAULT_MODEL,
     thresholds: float | Mapping[str, float] | None = None,
 ) -> list[Prediction]:
     """:func:`classify` over several inputs with one loaded model."""
-    clf = model if isinstance(model, SignalClassifier) else load_classifier(model)
-    return [clf.predict(_to_record(item), thresholds=thresholds) for item in items]
+    clf = _resolve(model)
+    return [predict_one(clf, item, thresholds=thresholds) for item in items]

@@ -1,10 +1,12 @@
 """The registry of classifier models: what each one reads, how it is built, what ships.
 
 A :class:`ModelSpec` names a model, the kind of input it reads (``'signal'``: a 12-lead record;
-``'image'``: a page image), the dotted path of its PyTorch factory (imported only by the trainer,
-so inference never needs torch), its default architecture arguments, and the file name of the
-shipped ONNX export, if any. Later models (image CNN, multi-task, ensemble) register here the
-same way.
+``'image'``: a page image; ``'ensemble'``: whatever its members read), the dotted path of its
+PyTorch factory (imported only by the trainer, so inference never needs torch), its default
+architecture arguments, and the file name of the shipped model, if any: an ONNX export, or for
+an ensemble a JSON file with its members' calibration, weights and thresholds.
+
+The default model of :func:`ecgscan.classify.classify` is :data:`DEFAULT_MODEL` (the ensemble).
 
 Examples
 --------
@@ -24,9 +26,12 @@ from typing import Any, Literal
 
 from ..errors import EcgscanError
 
-__all__ = ["ModelSpec", "available_models", "get_model_spec", "register_model"]
+__all__ = ["DEFAULT_MODEL", "ModelSpec", "available_models", "get_model_spec", "register_model"]
 
-InputKind = Literal["signal", "image"]
+InputKind = Literal["signal", "image", "ensemble"]
+
+#: The model :func:`ecgscan.classify.classify` and ``ecgscan classify`` use by default.
+DEFAULT_MODEL = "ensemble"
 
 
 @dataclass(frozen=True)
@@ -37,16 +42,20 @@ class ModelSpec:
     ----------
     name : str
         Registry key (``ecgscan train classifier --model NAME``).
-    input : {'signal', 'image'}
-        What the model reads.
+    input : {'signal', 'image', 'ensemble'}
+        What the model reads (an ensemble reads what its members read).
     summary : str
         One line for ``--help`` and the model card.
     builder : str
-        ``'module:function'`` of the PyTorch factory, called with the architecture arguments.
+        ``'module:function'`` of the PyTorch factory, called with the architecture arguments
+        (for an ensemble: the function that fits it).
     defaults : mapping
         Default architecture arguments (overridable at training time).
     weights : str or None
-        File name of the shipped ONNX model in ``ecgscan/models/classifier/``.
+        File name of the shipped model in ``ecgscan/models/classifier/`` (ONNX; JSON for an
+        ensemble).
+    members : tuple of str
+        For an ensemble: the registered models it combines.
     """
 
     name: str
@@ -55,6 +64,7 @@ class ModelSpec:
     builder: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
     weights: str | None = None
+    members: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
@@ -67,8 +77,12 @@ def register_model(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
     """Add ``spec`` to the registry (``replace=True`` to overwrite an existing name)."""
     if spec.name in _REGISTRY and not replace:
         raise EcgscanError(f"a classifier named {spec.name!r} is already registered")
-    if spec.input not in ("signal", "image"):
-        raise EcgscanError(f"model input must be 'signal' or 'image', got {spec.input!r}")
+    if spec.input not in ("signal", "image", "ensemble"):
+        raise EcgscanError(
+            f"model input must be 'signal', 'image' or 'ensemble', got {spec.input!r}"
+        )
+    if spec.input == "ensemble" and not spec.members:
+        raise EcgscanError(f"ensemble {spec.name!r} must list its members")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -113,7 +127,10 @@ register_model(
     ModelSpec(
         name="signal-small",
         input="signal",
-        summary="a narrower, shallower variant of 'signal' (about 6x cheaper) for experiments",
+        summary=(
+            "a narrower, shallower variant of 'signal' (about 6x cheaper), trained with another "
+            "seed: the ensemble's second signal member"
+        ),
         builder="ecgscan.train.classifier:build_signal_resnet",
         defaults={
             "widths": (32, 64, 96),
@@ -123,6 +140,41 @@ register_model(
             "dropout": 0.2,
             "activation": "sigmoid",
         },
-        weights=None,
+        weights="signal_small.onnx",
+    )
+)
+register_model(
+    ModelSpec(
+        name="image",
+        input="image",
+        summary=(
+            "small 2-D ResNet over the whole page in grey at low resolution, trained from "
+            "scratch on pages rendered by ecgscan.render in random styles; two heads as 'signal'"
+        ),
+        builder="ecgscan.train.classifier:build_image_resnet",
+        defaults={
+            "widths": (32, 64, 128, 192),
+            "blocks": (1, 1, 1, 1),
+            "stem": 16,
+            "dropout": 0.3,
+            "activation": "sigmoid",
+            "height": 240,
+            "width": 320,
+        },
+        weights="image.onnx",
+    )
+)
+register_model(
+    ModelSpec(
+        name="ensemble",
+        input="ensemble",
+        summary=(
+            "calibrated weighted average of the signal members and the image member (Platt "
+            "scaling per member and class on validation data; members that do not apply to the "
+            "input are left out)"
+        ),
+        builder="ecgscan.classify._ensemble:fit_ensemble",
+        members=("signal", "signal-small", "image"),
+        weights="ensemble.json",
     )
 )

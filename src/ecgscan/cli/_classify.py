@@ -50,7 +50,10 @@ def classify_command(
         None, "-o", "--output", help="CSV file to write (default: print the CSV)."
     ),
     model: str = typer.Option(
-        "signal", "--model", "-m", help="Registered model name or an .onnx file."
+        "ensemble",
+        "--model",
+        "-m",
+        help="Registered model (ensemble, signal, signal-small, image) or an .onnx/.json file.",
     ),
     threshold: float | None = typer.Option(
         None, "--threshold", help="One threshold for every label instead of the model's own."
@@ -62,7 +65,7 @@ def classify_command(
     """Classify ECGs into the 11 PhysioNet Challenge 2024 labels."""
     from .._io import atomic_write_text
     from ..classify import load_classifier
-    from ..classify._predict import _to_record
+    from ..classify._predict import predict_one
     from ..data.labels import CHALLENGE_LABELS
     from ..errors import EcgscanError
 
@@ -75,7 +78,7 @@ def classify_command(
     rows = []
     for path in inputs:
         try:
-            pred = clf.predict(_to_record(path), thresholds=threshold)
+            pred = predict_one(clf, path, thresholds=threshold)
         except (EcgscanError, FileNotFoundError) as exc:
             if not skip_errors:
                 raise type(exc)(f"{path}: {exc}") from None

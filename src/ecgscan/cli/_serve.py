@@ -23,7 +23,7 @@ def serve(
     ),
     timeout: float = typer.Option(120.0, help="Seconds a request may take; 504 after it."),
     model: str = typer.Option(
-        "signal", help="Classifier: a registered name or an ONNX file; '' to digitize only."
+        "ensemble", help="Classifier: a registered name or an ONNX file; '' to digitize only."
     ),
     results_dir: Path | None = typer.Option(
         None, help="Keep results here (default: a temporary folder removed at exit)."

@@ -64,8 +64,18 @@ def train_classifier_command(
         None, "--max-minutes", help="Stop training after this wall-clock time."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
+    member: list[str] = typer.Option(
+        [],
+        "--member",
+        help="Ensemble member NAME or NAME=FILE.onnx (repeat; default: the registry's).",
+    ),
+    pages_train: int = typer.Option(4500, "--pages-train", help="Image models: training pages."),
+    pages_val: int = typer.Option(500, "--pages-val", help="Image models: validation pages."),
+    render_minutes: float | None = typer.Option(
+        None, "--render-minutes", help="Image models: stop rendering pages after this time."
+    ),
 ) -> None:
-    """Train a classifier on PTB-XL and export ONNX + a model card."""
+    """Train a classifier on PTB-XL and export ONNX + a model card (or fit the ensemble)."""
     _require_torch()
     from ..train.classifier import TrainConfig, train_classifier
 
@@ -88,6 +98,10 @@ def train_classifier_command(
         threads=threads,
         seed=seed,
         max_minutes=max_minutes,
+        members=tuple(member),
+        pages_train=pages_train,
+        pages_val=pages_val,
+        render_minutes=render_minutes,
     )
     train_classifier(config, resume=resume, log=typer.echo)
 

@@ -5,7 +5,8 @@ The pipeline has one module per stage; each stage is usable on its own:
 1. :func:`load_image` / :func:`iter_pages` — files, PDFs and arrays to RGB, EXIF orientation,
    pixel limits;
 2. :func:`straighten` — paper outline and perspective of photos, tilt up to ±45°, quarter
-   turns;
+   and half turns (:func:`upside_down`), grid-driven dewarp of curved paper
+   (:func:`estimate_warp`);
 3. :func:`estimate_grid` — grid period (px/mm) along x and y;
 4. :func:`calibrate` — paper speed and gain from the calibration pulse (defaults 25 mm/s,
    10 mm/mV);
@@ -22,7 +23,14 @@ from __future__ import annotations
 from .._callable import make_module_callable
 from ._calibration import Pulse, calibrate, find_pulse
 from ._extract import line_thickness, trace_to_samples, track_row
-from ._geometry import estimate_rotation, find_paper, straighten
+from ._geometry import (
+    GridWarp,
+    estimate_rotation,
+    estimate_warp,
+    find_paper,
+    straighten,
+    upside_down,
+)
 from ._grid import estimate_grid, grid_strength
 from ._layout import LAYOUTS, assign_leads, find_rows, separator_columns, separator_score
 from ._load import IMAGE_SUFFIXES, MAX_PIXELS, MIN_SIDE, iter_pages, load_image
@@ -51,6 +59,7 @@ __all__ = [
     "DigitizationResult",
     "Geometry",
     "Grid",
+    "GridWarp",
     "Layout",
     "LeadQuality",
     "Pulse",
@@ -60,6 +69,7 @@ __all__ = [
     "digitize",
     "estimate_grid",
     "estimate_rotation",
+    "estimate_warp",
     "find_paper",
     "find_pulse",
     "find_rows",
@@ -77,6 +87,7 @@ __all__ = [
     "trace_continuity",
     "trace_to_samples",
     "track_row",
+    "upside_down",
     "write_result",
 ]
 

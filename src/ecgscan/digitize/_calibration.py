@@ -60,6 +60,36 @@ def _top_centre(
     return r0 + float(np.dot(profile, np.arange(profile.size))) / total
 
 
+def _stroke_centre(
+    prob: NDArray[np.float32], left: int, top: float, bottom: float, thickness: float
+) -> float:
+    """Sub-pixel x of a vertical stroke whose ink starts at column ``left``.
+
+    The probability-weighted centroid across the stroke over the middle half of its height,
+    over the stroke's own contiguous columns (at most a line and a half wide); its left
+    column plus half a line when that is empty.
+    """
+    fallback = left + (thickness - 1.0) / 2.0
+    q = (bottom - top) / 4.0
+    r0, r1 = int(np.ceil(top + q)), int(np.floor(bottom - q)) + 1
+    c0 = max(0, left - 1)
+    c1 = min(prob.shape[1], left + int(np.ceil(1.5 * thickness)) + 1)
+    if r1 - r0 < 2 or c1 <= c0:
+        return fallback
+    profile = prob[r0:r1, c0:c1].astype(np.float64).mean(axis=0)
+    inside = False
+    for i, v in enumerate(profile):
+        if v > 0.1:
+            inside = True
+        elif inside:
+            profile[i:] = 0.0
+            break
+    total = float(profile.sum())
+    if total <= 0.0:
+        return fallback
+    return c0 + float(np.dot(profile, np.arange(profile.size))) / total
+
+
 def find_pulse(
     prob: NDArray[np.float32],
     *,
@@ -101,9 +131,10 @@ def find_pulse(
         top, bottom = float(run[0]) + y0, float(run[-1]) + y0
         if bottom - top < min_h or abs(bottom - baseline) > 6 * px_per_mm:
             continue
-        # the stroke's left edge plus half a line: ink right of a falling edge may belong to
-        # the trace that starts there
-        strokes.append((float(g[0]) + (thickness - 1) / 2.0 + x0, top, bottom))
+        # the stroke's centre: ink right of a falling edge may belong to the trace that
+        # starts there, so it is measured on the stroke's middle rows only
+        x_c = _stroke_centre(prob, int(g[0]) + x0, top, bottom, thickness)
+        strokes.append((x_c, top, bottom))
     for i in range(len(strokes)):
         for j in range(i + 1, len(strokes)):
             (xa, ta, ba), (xb, tb, bb) = strokes[i], strokes[j]

@@ -141,9 +141,59 @@ def track_row(
     for i, (c, lo_i, hi_i) in enumerate(zip(xs, ys_lo.astype(int), ys_hi.astype(int), strict=True)):
         w = band[lo_i : hi_i + 1, c].astype(np.float64)
         centres[i] = lo_i + float(np.dot(w, np.arange(w.size))) / max(float(w.sum()), 1e-9)
-    return _column_points(
+    px, py = _column_points(
         xs.astype(np.float64) + x0, ys_lo + y_lo, ys_hi + y_lo, centres + y_lo, thickness
     )
+    return _restore_tips(xs.astype(np.float64) + x0, ys_lo + y_lo, ys_hi + y_lo, px, py, thickness)
+
+
+def _restore_tips(
+    xs: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    px: NDArray[np.float64],
+    py: NDArray[np.float64],
+    thickness: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Give back the tips of spikes that the column points cut short.
+
+    Near a sharp peak the thick line covers several columns up to the tip, so no single
+    column looks like a spike and the points pass below it. The tip is where the ink's end
+    (less half a line) is extreme over a window as wide as the line (plus a column); where
+    the points fall short of it by more than a pixel, a point at the tip is added, in the
+    middle of the columns that reach it.
+    """
+    from scipy.ndimage import minimum_filter1d
+
+    if xs.size < 3:
+        return px, py
+    half = (thickness - 1.0) / 2.0
+    size = 2 * (int(np.ceil(thickness)) + 1) + 1
+    add_x: list[float] = []
+    add_y: list[float] = []
+    for ends, sign in ((lo + half, 1.0), (hi - half, -1.0)):
+        v = sign * ends  # tips are minima of v
+        local = minimum_filter1d(v, size=size, mode="nearest")
+        at_tip = v <= local + 0.25
+        # consecutive columns at the tip form one plateau
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], at_tip.astype(np.int8), [0]))))
+        for i, j in zip(edges[::2], edges[1::2], strict=True):
+            tip = float(v[i:j].min())
+            reach = slice(i, j)
+            xa, xb = float(xs[i]) - 0.5, float(xs[j - 1]) + 0.5
+            near = (px >= xa) & (px <= xb)
+            if not near.any():
+                continue
+            if float((sign * py[near]).min()) <= tip + 1.0:
+                continue  # the points reach it already (flat trace, rounded peak)
+            add_x.append(float(np.mean(xs[reach][v[reach] <= tip + 0.5])))
+            add_y.append(sign * tip)
+    if not add_x:
+        return px, py
+    ox = np.concatenate((px, add_x))
+    oy = np.concatenate((py, add_y))
+    order = np.argsort(ox, kind="stable")
+    return ox[order], oy[order]
 
 
 def _column_points(

@@ -1,7 +1,10 @@
-"""Stage 2: geometry — quarter turns, rotation up to ±45° and perspective of photographed pages."""
+"""Stage 2: geometry — sheet outline and perspective of photos, tilt up to ±45°, a smooth
+grid-driven dewarp (residual perspective, lens distortion, curl), and quarter turns (sideways
+and upside-down pages)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -9,7 +12,14 @@ from numpy.typing import NDArray
 
 from ._result import Geometry
 
-__all__ = ["estimate_rotation", "find_paper", "straighten"]
+__all__ = [
+    "GridWarp",
+    "estimate_rotation",
+    "estimate_warp",
+    "find_paper",
+    "straighten",
+    "upside_down",
+]
 
 
 def _line_points(image: NDArray[Any], max_points: int = 50_000) -> NDArray[np.float64]:
@@ -154,20 +164,353 @@ def find_paper(image: NDArray[np.uint8]) -> NDArray[np.float64] | None:
     return ordered / scale
 
 
+@dataclass(frozen=True)
+class GridWarp:
+    """A smooth displacement field that makes the paper grid straight and evenly spaced.
+
+    An image point ``(x, y)`` belongs at ``(x + u(x, y), y + v(x, y))``; ``u`` and ``v`` are
+    sampled on a lattice of nodes ``step`` px apart (node ``(i, j)`` at
+    ``((j + 0.5) * step - 0.5, (i + 0.5) * step - 0.5)``) in the coordinates of the image the
+    warp was estimated on. Translation and uniform scale are removed (they move nothing on the
+    paper); ``magnitude`` is the largest remaining displacement in px over the gridded area.
+    """
+
+    u: NDArray[np.float64]
+    v: NDArray[np.float64]
+    step: int
+    magnitude: float
+    coverage: float
+
+
+def _line_strength(image: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Bright on printed lines (coloured grids through channel spread, grey ones through
+    darkness), high-passed; the darkest marks (traces, text) are zeroed so they cannot pull
+    the grid's phase."""
+    import cv2
+
+    r, g, b = cv2.split(image)
+    spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    s = spread.astype(np.float32) + (255.0 - gray.astype(np.float32))
+    # traces and text are much darker than grid lines: a dark-pixel threshold well beyond the
+    # bulk of the page (paper and grid), from a subsample
+    sample = gray[::4, ::4].ravel()
+    paper = float(np.percentile(sample, 60))
+    ink = float(np.percentile(sample, 0.5))
+    dark = gray < ink + 0.35 * (paper - ink)
+    if dark.mean() < 0.15:
+        dark = cv2.dilate(dark.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        s[dark] = np.nan
+    return s
+
+
+def _dominant_period(profile: NDArray[np.float64], p_min: float, p_max: float) -> float | None:
+    """Period (px) of the strongest spectral peak of a 1-D profile within [p_min, p_max]."""
+    x = profile - np.convolve(profile, np.ones(31) / 31, mode="same")
+    x = x[15:-15]
+    if x.size < 64 or p_max <= p_min:
+        return None
+    nfft = 1 << int(np.ceil(np.log2(x.size * 4)))
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size), nfft)) ** 2
+    f = np.fft.rfftfreq(nfft)
+    band = np.flatnonzero((f >= 1.0 / p_max) & (f <= 1.0 / p_min))
+    if band.size < 3:
+        return None
+    j = int(band[np.argmax(spec[band])])
+    if spec[j] < 20.0 * float(np.median(spec[band])):
+        return None  # no clear periodic pattern: no grid to go by
+    a, b, c = np.log(spec[j - 1 : j + 2] + 1e-12)
+    den = a - 2 * b + c
+    off = 0.5 * (a - c) / den if den != 0 else 0.0
+    return float(nfft / (j + off))
+
+
+def _highpass(strength: NDArray[np.float32], period: float) -> NDArray[np.float32]:
+    """Line strength less its local mean over two periods (NaN marks count as 0), clipped so
+    that no single mark dominates."""
+    import cv2
+
+    valid = np.isfinite(strength)
+    s = np.where(valid, strength, np.float32(0.0))
+    wv = valid.astype(np.float32)
+    k = int(2 * period) | 1
+    local = cv2.blur(s, (k, k)) / np.maximum(cv2.blur(wv, (k, k)), 1e-3)
+    hp = cv2.multiply(cv2.subtract(s, local), wv)
+    hi = float(np.percentile(np.abs(hp[::3, ::3]), 97)) + 1e-6
+    return np.asarray(np.clip(hp, -hi, hi, out=hp), np.float32)
+
+
+def _phase_field(
+    hp: NDArray[np.float32], period: float, axis: int, step: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Local phase of the grid's periodic pattern along ``axis`` (1: x, 0: y) on the lattice,
+    and its coherence (amplitude relative to the local line energy, 0-1), from the
+    high-passed line strength ``hp``."""
+    import cv2
+
+    h, w = hp.shape
+    n = w if axis == 1 else h
+    ang = 2.0 * np.pi * np.arange(n) / period
+    c, sn = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+    c, sn = (c[None, :], sn[None, :]) if axis == 1 else (c[:, None], sn[:, None])
+    ny, nx = h // step, w // step
+
+    sigma = 0.6 * period
+    ksize = 2 * int(3 * sigma) + 1
+    kx, ky = (ksize, 1) if axis == 1 else (1, ksize)
+
+    def pool(a: NDArray[Any], limit: bool = True) -> NDArray[np.float64]:
+        # band-limit first along the axis (the demodulated product has a component at twice
+        # the grid frequency there), then average over the lattice cells
+        if limit:
+            a = cv2.GaussianBlur(a, (kx, ky), sigmaX=sigma, sigmaY=sigma)
+        small = cv2.resize(a[: ny * step, : nx * step], (nx, ny), interpolation=cv2.INTER_AREA)
+        return np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), np.float64)
+
+    re, im = pool(hp * c), pool(hp * -sn)
+    energy = pool(np.abs(hp), limit=False)
+    return np.arctan2(im, re), np.hypot(re, im) / (energy + 1e-6)
+
+
+def _smooth_fit(
+    field: NDArray[np.float64], weight: NDArray[np.float64], *, degree: int = 3, sigma: float = 2.5
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """A smooth version of ``field`` from its nodes with ``weight > 0``: a robust polynomial
+    (the page's overall bend: perspective, lens, curl) plus a locally smoothed residual (bumps
+    and wrinkles), extrapolated flat outside the nodes. Also returns the inlier nodes."""
+    import cv2
+
+    ny, nx = field.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    xn, yn = xx / max(nx - 1, 1) * 2 - 1, yy / max(ny - 1, 1) * 2 - 1
+    terms = [xn**i * yn**j for i in range(degree + 1) for j in range(degree + 1 - i)]
+    a = np.stack(terms, axis=-1).reshape(-1, len(terms))
+    f, w0 = field.ravel(), weight.ravel()
+    w = w0.copy()
+    coef = np.zeros(a.shape[1])
+    for _ in range(3):
+        aw = a * w[:, None]
+        coef = np.linalg.solve(aw.T @ a + 1e-9 * np.eye(a.shape[1]), aw.T @ f)
+        r = f - a @ coef
+        mad = float(np.median(np.abs(r[w > 0]))) if (w > 0).any() else 0.0
+        w = w0 * (np.abs(r) < max(4.0 * 1.4826 * mad, 0.5))
+    poly = (a @ coef).reshape(ny, nx)
+    inl = (w > 0).reshape(ny, nx)
+    wf = inl.astype(np.float32)
+    num = cv2.GaussianBlur(((field - poly) * inl).astype(np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(wf, (0, 0), sigma)
+    resid = np.where(den > 0.05, num / np.maximum(den, 1e-6), 0.0)
+    return poly + resid * np.clip(den / 0.3, 0.0, 1.0), inl
+
+
+def estimate_warp(image: NDArray[np.uint8], *, min_coherence: float = 0.2) -> GridWarp | None:
+    """Displacement field that makes the paper grid's lines straight and evenly spaced.
+
+    The grid is the page's own ruler: along each axis the phase of its strongest periodic
+    component (the 1-mm or 5-mm lines) is measured locally by complex demodulation, unwrapped
+    over the page, and turned into a displacement (phase × period / 2π). A robust cubic
+    polynomial plus a smoothed residual gives a dense field that undoes residual perspective,
+    lens distortion, curl and gentle wrinkles alike.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, 3), uint8
+        A roughly levelled page (tilt below ~2°) whose grid lines are at least 3 px apart
+        (:func:`straighten` passes a preview of at most 1200 px a side).
+    min_coherence : float
+        Lattice nodes whose grid pattern is weaker than this (0-1) are ignored (traces, text,
+        blank margins, background).
+
+    Returns
+    -------
+    GridWarp or None
+        None when no periodic grid covers enough of the page.
+    """
+    import cv2
+    from skimage.restoration import unwrap_phase
+
+    strength = _line_strength(image)
+    h, w = strength.shape
+    core = strength[h // 6 : h - h // 6, w // 6 : w - w // 6]
+    fields = []
+    for axis in (1, 0):
+        fin = np.isfinite(core)
+        tot = np.where(fin, core, 0.0).sum(axis=0 if axis == 1 else 1, dtype=np.float64)
+        cnt = fin.sum(axis=0 if axis == 1 else 1)
+        if not cnt.any():
+            return None
+        prof = np.where(cnt > 0, tot / np.maximum(cnt, 1), tot.sum() / cnt.sum())
+        period = _dominant_period(prof, 3.0, min(80.0, prof.size / 12.0))
+        if period is None:
+            return None
+        fields.append(period)
+    # one lattice for both axes, nodes about every 8 px and at least a period apart
+    step = max(8, int(round(max(fields))))
+    hp = _highpass(strength, float(np.mean(fields)))
+    out = []
+    for axis, period in zip((1, 0), fields, strict=True):
+        phase, coh = _phase_field(hp, period, axis, step)
+        good = coh > min_coherence
+        n_lab, lab = cv2.connectedComponents(good.astype(np.uint8), connectivity=4)
+        if n_lab < 2:
+            return None
+        big = int(np.argmax(np.bincount(lab.ravel())[1:])) + 1
+        good = lab == big
+        if good.mean() < 0.15:
+            return None
+        unwrapped = unwrap_phase(np.ma.masked_array(phase, mask=~good))
+        disp = np.asarray(np.ma.filled(unwrapped, 0.0), np.float64) * period / (2.0 * np.pi)
+        out.append(_smooth_fit(disp, good.astype(np.float64)))
+    (u, in_u), (v, in_v) = out
+    ny, nx = u.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    xc, yc = (xx + 0.5) * step - 0.5, (yy + 0.5) * step - 0.5
+    m = in_u & in_v
+    if m.sum() < 20:
+        return None
+    # translation and uniform scale move nothing on the paper: remove them (shear and
+    # anisotropic scale are perspective and stay)
+    a = np.stack([np.ones(int(m.sum())), xc[m], yc[m]], axis=1)
+    cu = np.linalg.lstsq(a, u[m], rcond=None)[0]
+    cv_ = np.linalg.lstsq(a, v[m], rcond=None)[0]
+    scale = 0.5 * (cu[1] + cv_[2])
+    u = u - cu[0] - scale * xc
+    v = v - cv_[0] - scale * yc
+    mag = float(max(np.abs(u[m]).max(), np.abs(v[m]).max()))
+    return GridWarp(u=u, v=v, step=step, magnitude=mag, coverage=float(m.mean()))
+
+
+def _warp_maps(
+    warp: GridWarp | None,
+    matrix: NDArray[np.float64],
+    size: tuple[int, int],
+    scale: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Full-resolution remap tables for an output canvas of ``size`` = (W, H): each output
+    pixel undoes ``warp`` (estimated at ``scale`` × the canvas resolution), then ``matrix``
+    (source → canvas) backwards, so the source is resampled once."""
+    import cv2
+
+    wo, ho = size
+    coarse = 8
+    gx = np.arange(0, wo + coarse, coarse, dtype=np.float64)
+    gy = np.arange(0, ho + coarse, coarse, dtype=np.float64)
+    xo, yo = np.meshgrid(gx, gy)
+    xf, yf = xo, yo
+    if warp is not None:
+        u32, v32 = warp.u.astype(np.float32), warp.v.astype(np.float32)
+        xw, yw = (xo * scale).astype(np.float32), (yo * scale).astype(np.float32)
+        x, y = xw.copy(), yw.copy()
+        for _ in range(6):  # x + u(x) = X, by fixed-point iteration
+            lx = (x + 0.5) / warp.step - 0.5
+            ly = (y + 0.5) / warp.step - 0.5
+            du = cv2.remap(u32, lx, ly, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            dv = cv2.remap(v32, lx, ly, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            x, y = xw - du, yw - dv
+        xf, yf = x.astype(np.float64) / scale, y.astype(np.float64) / scale
+    inv = np.linalg.inv(matrix)
+    den = inv[2, 0] * xf + inv[2, 1] * yf + inv[2, 2]
+    xs = (inv[0, 0] * xf + inv[0, 1] * yf + inv[0, 2]) / den
+    ys = (inv[1, 0] * xf + inv[1, 1] * yf + inv[1, 2]) / den
+    # bilinear upsampling of the coarse tables (the mapping is smooth at 8 px)
+    tx = (np.arange(wo, dtype=np.float32) / coarse)[None, :].repeat(ho, 0)
+    ty = (np.arange(ho, dtype=np.float32) / coarse)[:, None].repeat(wo, 1)
+    mx = cv2.remap(xs.astype(np.float32), tx, ty, cv2.INTER_LINEAR)
+    my = cv2.remap(ys.astype(np.float32), tx, ty, cv2.INTER_LINEAR)
+    return np.asarray(mx, np.float32), np.asarray(my, np.float32)
+
+
+def upside_down(image: NDArray[np.uint8]) -> bool:
+    """Whether a landscape page is upside down (turned 180°).
+
+    Calibration pulses stand up from the baseline at the left end of the rows; on a page
+    turned 180° they hang down at the right end. The page counts as upside down only when no
+    row of the page as given starts with a pulse and at least two rows of the turned page do
+    (pages without pulses are left as they are).
+    """
+    import cv2
+
+    from ._calibration import find_pulse
+    from ._extract import line_thickness
+    from ._grid import estimate_grid
+    from ._layout import find_rows
+    from ._segment import segment_traces
+
+    h, w = image.shape[:2]
+    scale = min(1.0, 1100.0 / max(h, w))
+    small: NDArray[Any] = (
+        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else image
+    )
+    grid = estimate_grid(small)
+    ppm = grid.px_per_mm_x if grid is not None else small.shape[1] / 279.4
+    prob, _ = segment_traces(small, px_per_mm=ppm, method="darkness")
+    counts = []
+    for p in (prob, np.ascontiguousarray(prob[::-1, ::-1])):
+        rows = find_rows(p, px_per_mm=ppm)
+        if not rows:
+            counts.append(0)
+            continue
+        thick = line_thickness(p, [(r.y_lo, r.y_hi) for r in rows])
+        found = [
+            find_pulse(p, baseline=r.center, x_first=r.x_first, px_per_mm=ppm, thickness=thick,
+                       y_min=r.y_lo)
+            for r in rows
+        ]  # fmt: skip
+        counts.append(sum(f is not None for f in found))
+        if counts[0] > 0:
+            return False  # pulses where they belong: upright
+    return counts[0] == 0 and counts[1] >= 2
+
+
+#: Largest side (px) of the preview the grid warp is estimated on.
+_WARP_SIDE = 1200
+
+
 def straighten(
     image: NDArray[np.uint8],
     *,
     max_angle: float = 45.0,
     perspective: bool = True,
+    dewarp: bool = True,
+    orient: bool = True,
 ) -> tuple[NDArray[np.uint8], Geometry]:
     """Flatten a photographed sheet, turn the page to landscape and remove its tilt.
 
-    Returns the straightened image and the :class:`Geometry` applied.
+    Steps: the sheet's outline (photos on a background) gives a homography; the tilt of the
+    lines gives a rotation; the paper grid then gives a smooth residual warp (see
+    :func:`estimate_warp`: leftover perspective, lens distortion, curl). All of them are
+    composed and the page is resampled once; a page with nothing to fix is returned as is.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, 3), uint8
+    max_angle : float
+        Largest tilt corrected, in degrees.
+    perspective : bool
+        Look for a photographed sheet on a background and flatten it.
+    dewarp : bool
+        Straighten the grid lines with a smooth warp when they bend by more than 1.5 px
+        (2.5 px on a page that needs no other correction: below that, the estimate's own
+        noise on flat pages, about 1 px, would only blur the traces).
+    orient : bool
+        Turn a page that is upside down (see :func:`upside_down`) the right way up; a
+        portrait image is always turned to landscape first.
+
+    Returns
+    -------
+    image : ndarray
+        The straightened page.
+    geometry : Geometry
+        The corrections applied.
     """
     import cv2
 
     homography = None
-    img: NDArray[Any] = image
+    h, w = image.shape[:2]
+    matrix = np.eye(3)
+    size = (w, h)
     if perspective:
         corners = find_paper(image)
         if corners is not None:
@@ -180,23 +523,75 @@ def straighten(
                 [[0, 0], [w_out - 1, 0], [w_out - 1, h_out - 1], [0, h_out - 1]], dtype=np.float64
             )
             m = cv2.getPerspectiveTransform(corners.astype(np.float32), dst.astype(np.float32))
-            img = cv2.warpPerspective(
-                image, m, (w_out, h_out), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)
-            )
-            homography = m.tolist()
-    angle = estimate_rotation(img, max_angle=max_angle)
-    turns = 0
-    if abs(angle) > 0.02:
-        h, w = img.shape[:2]
-        rot = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-        cos, sin = abs(rot[0, 0]), abs(rot[0, 1])
-        nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
-        rot[0, 2] += nw / 2.0 - w / 2.0
-        rot[1, 2] += nh / 2.0 - h / 2.0
-        img = cv2.warpAffine(
-            img, rot, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)
+            matrix = np.asarray(m, np.float64)
+            homography = matrix.tolist()
+            size = (w_out, h_out)
+    # a preview of the flattened page for the tilt and the grid warp
+    scale = min(1.0, _WARP_SIDE / max(size))
+    s_mat = np.diag([scale, scale, 1.0])
+    pw, ph = max(1, int(round(size[0] * scale))), max(1, int(round(size[1] * scale)))
+    preview: NDArray[Any]
+    if homography is None and scale == 1.0:
+        preview = image
+    elif homography is None:
+        preview = cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
+    else:
+        src: NDArray[Any] = image
+        to_preview = s_mat @ matrix
+        if scale < 0.75:  # anti-alias before a strong reduction
+            pre = 1.5 * scale
+            src = cv2.resize(image, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
+            to_preview = to_preview @ np.diag([1 / pre, 1 / pre, 1.0])
+        preview = cv2.warpPerspective(
+            src, to_preview, (pw, ph), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)
         )
+    preview = np.asarray(preview, np.uint8)
+    angle = estimate_rotation(preview, max_angle=max_angle)
+    turns = 0
+    rotate = abs(angle) > 0.02
+    if rotate:
+        wr, hr = size
+        rot = cv2.getRotationMatrix2D((wr / 2.0, hr / 2.0), angle, 1.0)
+        cos, sin = abs(rot[0, 0]), abs(rot[0, 1])
+        nw, nh = int(hr * sin + wr * cos), int(hr * cos + wr * sin)
+        rot[0, 2] += nw / 2.0 - wr / 2.0
+        rot[1, 2] += nh / 2.0 - hr / 2.0
+        matrix = np.vstack([rot, [0.0, 0.0, 1.0]]) @ matrix
+        size = (nw, nh)
+        scale = min(1.0, _WARP_SIDE / max(size))
+        pw, ph = max(1, int(round(nw * scale))), max(1, int(round(nh * scale)))
+        prot = np.diag([scale, scale, 1.0]) @ np.vstack([rot, [0.0, 0.0, 1.0]])
+        prot = prot @ np.linalg.inv(s_mat)
+        preview = cv2.warpAffine(
+            preview, prot[:2], (pw, ph), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)
+        )
+    warp = estimate_warp(np.asarray(preview, np.uint8)) if dewarp else None
+    resampled = homography is not None or rotate
+    if warp is not None and warp.magnitude / scale < (1.5 if resampled else 2.5):
+        warp = None
+    if warp is not None:
+        mx, my = _warp_maps(warp, matrix, size, scale)
+        img: NDArray[Any] = cv2.remap(
+            image, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(255, 255, 255),
+        )  # fmt: skip
+    elif homography is not None:
+        img = cv2.warpPerspective(
+            image, matrix, size, flags=cv2.INTER_CUBIC, borderValue=(255, 255, 255)
+        )
+    elif rotate:
+        img = cv2.warpAffine(
+            image, matrix[:2], size, flags=cv2.INTER_CUBIC, borderValue=(255, 255, 255)
+        )
+    else:
+        img = image
     if img.shape[0] > img.shape[1] * 1.05:
         img = np.ascontiguousarray(np.rot90(img, 1))
         turns = 1
-    return img, Geometry(quarter_turns=turns, rotation=angle, perspective=homography)
+    if orient and upside_down(img):
+        img = np.ascontiguousarray(img[::-1, ::-1])
+        turns += 2
+    dewarped = 0.0 if warp is None else round(float(warp.magnitude / scale), 2)
+    return img, Geometry(
+        quarter_turns=turns, rotation=angle, perspective=homography, dewarp=dewarped
+    )

@@ -12,6 +12,11 @@ __all__ = ["estimate_grid", "grid_strength"]
 # plausible scales: 60 DPI (2.4 px/mm) to 800 DPI (31.5 px/mm)
 _MIN_PX_PER_MM = 2.2
 _MAX_PX_PER_MM = 32.0
+# plausible extent of the page's long side (mm): a 12-lead printout shows at least 2 x 2.5 s of
+# trace at 25 mm/s plus margins (a cropped photo of half a sheet included), at most an A3 sheet;
+# this keeps a coarse photo's 5-mm squares from being read as the 1-mm grid
+_MIN_PAGE_MM = 90.0
+_MAX_PAGE_MM = 500.0
 
 
 def grid_strength(image: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -26,12 +31,17 @@ def grid_strength(image: NDArray[np.uint8]) -> NDArray[np.float32]:
     return (hi - lo) + (255.0 - (r + g + b) / 3.0)
 
 
-def _profile_period(profile: NDArray[np.float64]) -> tuple[float, float]:
+def _profile_period(
+    profile: NDArray[np.float64],
+    lo: float = _MIN_PX_PER_MM,
+    hi: float = _MAX_PX_PER_MM,
+) -> tuple[float, float]:
     """Period (px) of the 1-mm grid in a 1-D profile and a confidence (peak prominence).
 
     The minor (1 mm) and major (5 mm) lines give a harmonic comb with fundamental 1/(5 p).
     Every candidate minor period ``p`` is scored by the spectral power at the harmonics of the
-    5-mm period; the comb of the true period collects all of them.
+    5-mm period; the comb of the true period collects all of them. Candidates range over
+    ``lo``..``hi`` px/mm.
     """
     x = profile - np.convolve(profile, np.ones(31) / 31, mode="same")
     x = x[15:-15] if x.size > 60 else x
@@ -43,7 +53,7 @@ def _profile_period(profile: NDArray[np.float64]) -> tuple[float, float]:
     noise = float(np.median(spec[(freqs > 0.01)])) + 1e-9
     logspec = np.log(spec / noise + 1.0)
     # the 12 harmonics of the 5-mm period for every candidate minor period (fine log grid)
-    cands = np.exp(np.linspace(np.log(_MIN_PX_PER_MM), np.log(_MAX_PX_PER_MM), 1200))
+    cands = np.exp(np.linspace(np.log(lo), np.log(hi), 1200))
     ks = np.arange(1, 13)
     f = ks[None, :] / (5.0 * cands[:, None])
     idx = np.round(f * nfft).astype(np.int64)
@@ -60,7 +70,7 @@ def _profile_period(profile: NDArray[np.float64]) -> tuple[float, float]:
     # sub-harmonics of the found comb carry power too, the true period is twice as long
     for _ in range(2):
         p2 = 2.0 * best
-        if p2 > _MAX_PX_PER_MM:
+        if p2 > hi:
             break
         f_odd = np.arange(1, 24, 2) / (10.0 * best)
         f_odd = f_odd[f_odd < 0.5]
@@ -122,13 +132,24 @@ def estimate_grid(
     # central part of the page (margins often hold text or background)
     cy0, cy1, cx0, cx1 = h // 8, h - h // 8, w // 8, w - w // 8
     core = grid_strength(image[cy0:cy1, cx0:cx1]).astype(np.float64)
-    px, cx = _profile_period(core.mean(axis=0))
-    py, cy = _profile_period(core.mean(axis=1))
+    long_side = float(max(h, w))
+    hi = min(_MAX_PX_PER_MM, long_side / _MIN_PAGE_MM)
+    lo = max(_MIN_PX_PER_MM, min(long_side / _MAX_PAGE_MM, hi / 2.0))
+    cols, rows = core.mean(axis=0), core.mean(axis=1)
+    px, cx = _profile_period(cols, lo, hi)
+    py, cy = _profile_period(rows, lo, hi)
+    # the grid is square: when the axes disagree (one took the 5-mm squares, or a harmonic),
+    # score each axis's answer on both profiles and keep the one they support together
+    if abs(px - py) / max(px, py) > 0.08:
+        fits = []
+        for c in (px, py):
+            fx, sx = _profile_period(cols, max(lo, 0.94 * c), min(hi, 1.06 * c))
+            fy, sy = _profile_period(rows, max(lo, 0.94 * c), min(hi, 1.06 * c))
+            fits.append((sx + sy, fx, fy, min(sx, sy)))
+        _, px, py, conf = max(fits)
+        cx = cy = conf
     if min(cx, cy) < min_confidence:
         return None
-    # the grid is square: if one axis is far off, trust the more confident one
-    if abs(px - py) / max(px, py) > 0.08:
-        px = py = px if cx >= cy else py
     return Grid(
         px_per_mm_x=px, px_per_mm_y=py, found=True, source=f"grid (score {min(cx, cy):.1f})"
     )

@@ -9,15 +9,23 @@ rhythm strips are rows without separators; lead names follow the layout template
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "LABEL_NAMES",
     "LAYOUTS",
+    "LeadLabel",
     "RowGeometry",
     "assign_leads",
+    "erase_labels",
+    "erase_text",
+    "find_labels",
     "find_rows",
+    "read_label",
+    "reassign_rhythm_strips",
     "separator_columns",
     "separator_score",
 ]
@@ -32,7 +40,7 @@ LAYOUTS: dict[str, dict[str, object]] = {
         "column_origin": "synchronous",
     },
     "3x4-cabrera": {
-        "grid": (("aVL", "-aVR", "V1", "V4"), ("I", "II", "V2", "V5"), ("aVF", "III", "V3", "V6")),
+        "grid": (("aVL", "II", "V1", "V4"), ("I", "aVF", "V2", "V5"), ("-aVR", "III", "V3", "V6")),
         "column_origin": "synchronous",
     },
     "6x2": {
@@ -212,16 +220,135 @@ def separator_columns(
     return int(block[0]) + x0, int(block[-1]) + x0, top, bottom
 
 
+def _hypotheses(n_rows: int, columns: list[int]) -> list[str]:
+    """Base layouts, the one the rows and the separators counted in them suggest first."""
+    multi = [c for c in columns if c > 1]
+    ncol = int(np.median(multi)) if multi else 1
+    if ncol >= 3:
+        first = "3x4"
+    elif ncol == 2:
+        first = "6x2-eik"
+    else:
+        first = {3: "3x4", 4: "3x4", 6: "6x2-eik", 7: "6x2-eik"}.get(n_rows, "12x1")
+    # more columns first: a page's first column reads alike in 3x4, 6x2 and 12x1
+    return [first] + [b for b in ("3x4", "6x2", "3x4-cabrera", "6x2-eik", "12x1") if b != first]
+
+
+def _evidence(labels: list[list[LeadLabel | None]], base: str, n_rows: int) -> float:
+    """How well the words read at the rows' starts agree with a layout's lead grid.
+
+    Each cell whose label reads as the expected name adds its similarity above 0.45 (weak
+    or unrelated matches add nothing).
+    """
+    grid: tuple[tuple[str, ...], ...] = LAYOUTS[base]["grid"]  # type: ignore[assignment]
+    total = 0.0
+    for names, row in zip(grid[:n_rows], labels, strict=False):
+        n = len(names)
+        if not row or len(row) % n:
+            continue
+        for c, name in enumerate(names):
+            lbl = row[c * len(row) // n]
+            if lbl is not None:
+                total += max(0.0, lbl.scores.get(name, 0.0) - 0.45)
+    return total
+
+
+def _same_word(a: LeadLabel, b: LeadLabel) -> float:
+    """Similarity in [0, 1] of two printed words (the same name in the same font ≈ 1)."""
+    crops = []
+    for lbl in (a, b):
+        x0, y0, x1, y1 = lbl.bbox
+        mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=bool)
+        mask[lbl.pixels[0] - y0, lbl.pixels[1] - x0] = True
+        crops.append(_crop(mask))
+    ncc = float(np.sum(_normalise_word(crops[0], _GLYPH_W) * _normalise_word(crops[1], _GLYPH_W)))
+    ratio = np.log(crops[0].shape[1] / crops[0].shape[0]) - np.log(
+        crops[1].shape[1] / crops[1].shape[0]
+    )
+    return max(0.0, ncc * float(np.exp(-1.5 * abs(ratio))))
+
+
+def _rhythm_name(
+    label: LeadLabel,
+    grid_labels: list[list[LeadLabel | None]],
+    grid: tuple[tuple[str, ...], ...],
+    default: str,
+    min_score: float,
+) -> str:
+    """A rhythm strip's lead, from its label.
+
+    The page prints every label in one font, so the label is first compared with the grid's
+    labels, whose leads the layout gives: the lead of the word it matches (similarity ≥ 0.85)
+    wins; when words of several leads match about equally (a partly read "II" looks like
+    "I"), the default stays if it is one of them, else nothing is decided. Without a match,
+    the templates' reading counts when it is at least ``min_score`` and 0.05 above any other
+    name.
+    """
+    sims: dict[str, float] = {}
+    for names, row in zip(grid, grid_labels, strict=False):
+        if not row or len(row) % len(names):
+            continue
+        for c, name in enumerate(names):
+            other = row[c * len(row) // len(names)]
+            if other is not None and other is not label:
+                lead = name.lstrip("-")
+                sims[lead] = max(sims.get(lead, 0.0), _same_word(label, other))
+    if sims and max(sims.values()) >= 0.85:
+        top = max(sims.values())
+        close = {n for n, v in sims.items() if v >= top - 0.05}
+        if len(close) == 1:
+            return close.pop()
+        return default
+    ranked = sorted(label.scores.values(), reverse=True)
+    if label.score >= min_score and ranked[0] - ranked[1] >= 0.05:
+        return label.text.lstrip("-")
+    return default
+
+
 def assign_leads(
     n_rows: int,
     columns: list[int],
     *,
     layout: str = "auto",
     rhythm_leads: tuple[str, ...] | None = None,
+    labels: list[list[LeadLabel | None]] | None = None,
+    min_score: float = 0.7,
 ) -> tuple[str, list[tuple[str, ...]], str]:
-    """Lead names per row from the row count and the columns found in each row.
+    """Lead names per row from the row count, the columns found in each row and the printed
+    lead names.
 
-    Returns the layout name (e.g. ``'3x4+II'``), the leads of each row and the column origin.
+    Parameters
+    ----------
+    n_rows : int
+        Rows of traces on the page.
+    columns : list of int
+        Segments counted in each row from its separators (1, 2 or 4).
+    layout : str
+        ``'auto'`` or a name of :data:`LAYOUTS`, optionally with rhythm strips (``'3x4+II'``).
+    rhythm_leads : tuple of str, optional
+        Leads of the rhythm strips; default: read from their labels, else II (then V1, V5).
+    labels : list of list of LeadLabel or None, optional
+        Per row, the words read at equally spaced points of the row (its start, and e.g. its
+        quarters: :func:`find_labels`); a layout with ``n`` columns looks at the points at
+        ``c / n`` of the row. With ``layout='auto'`` the layout whose lead grid the labels
+        agree with best is chosen (standard or Cabrera 3×4, the ECG-Image-Kit or the standard
+        6×2 order, 12×1); the separators' and row count's layout stays unless another one
+        agrees better by at least 0.3, and among layouts that agree about equally well the
+        one with more columns wins. A rhythm strip is named by its label when that reads
+        as a lead: matching one of the grid's labels (same font), else read with at least
+        ``min_score`` (and better than any other name by 0.05).
+    min_score : float
+        Similarity a rhythm strip's label needs to name it.
+
+    Returns
+    -------
+    name : str
+        The layout, e.g. ``'3x4+II'`` (Cabrera pages are named ``'3x4+II'`` too; their rows
+        hold ``'-aVR'``).
+    rows : list of tuple of str
+        The leads of each row; ``'-aVR'`` is printed inverted.
+    origin : str
+        ``'synchronous'`` or ``'zero'`` (see :data:`LAYOUTS`).
     """
     if layout != "auto" and layout.split("+")[0] not in LAYOUTS:
         raise ValueError(
@@ -229,23 +356,29 @@ def assign_leads(
             + ", ".join(repr(k) for k in LAYOUTS)
             + " (optionally with '+LEAD,...' rhythm strips, e.g. '3x4+II')"
         )
+    if labels is not None and len(labels) != n_rows:
+        raise ValueError(f"labels has {len(labels)} rows, expected n_rows={n_rows}")
     if layout == "auto":
-        multi = [c for c in columns if c > 1]
-        ncol = int(np.median(multi)) if multi else 1
-        if ncol >= 3:
-            base = "3x4"
-        elif ncol == 2:
-            base = "6x2-eik"
-        else:
-            base = {3: "3x4", 4: "3x4", 6: "6x2-eik", 7: "6x2-eik"}.get(n_rows, "12x1")
+        candidates = _hypotheses(n_rows, columns)
+        base = candidates[0]
+        if labels is not None:
+            scores = {c: _evidence(labels, c, n_rows) for c in candidates}
+            top = max(scores.values())
+            base = next(c for c in candidates if scores[c] > top - 0.3)
         grid = LAYOUTS[base]["grid"]
         n_main = min(len(grid), n_rows)  # type: ignore[arg-type]
-        if base == "12x1":
-            n_main = min(12, n_rows)
         n_rhythm = n_rows - n_main
         if rhythm_leads is None:
             default = {1: ("II",), 2: ("II", "V5"), 3: ("II", "V1", "V5")}
-            rhythm_leads = default.get(n_rhythm, ("II",) * n_rhythm)
+            chosen = list(default.get(n_rhythm, ("II",) * n_rhythm))
+            for k in range(n_rhythm):
+                row_labels = labels[n_main + k] if labels is not None else []
+                lbl = row_labels[0] if row_labels else None
+                if lbl is None or labels is None:
+                    continue
+                cells: tuple[tuple[str, ...], ...] = LAYOUTS[base]["grid"]  # type: ignore[assignment]
+                chosen[k] = _rhythm_name(lbl, labels[:n_main], cells, chosen[k], min_score)
+            rhythm_leads = tuple(chosen)
     else:
         base, _, extra = layout.partition("+")
         grid = LAYOUTS[base]["grid"]
@@ -256,6 +389,410 @@ def assign_leads(
     rhythm = tuple(rhythm_leads)[: max(0, n_rows - n_main)]
     rows = grid_rows + [(name,) for name in rhythm]
     rows += [()] * (n_rows - len(rows))
-    name = base.replace("-eik", "") + ("+" + ",".join(rhythm) if rhythm else "")
+    name = base.replace("-eik", "").replace("-cabrera", "")
+    name += "+" + ",".join(rhythm) if rhythm else ""
     origin = str(LAYOUTS[base]["column_origin"])
     return name, rows, origin
+
+
+# --------------------------------------------------------------------------------------------
+# Lead labels: the printed names, read by template matching
+# --------------------------------------------------------------------------------------------
+
+#: Names a lead label can carry (Cabrera pages print ``-aVR``).
+LABEL_NAMES: tuple[str, ...] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "-aVR",
+)  # fmt: skip
+
+#: Font files (in matplotlib's font folder, so always installed) the templates are drawn in:
+#: the renderer's DejaVu family, plus STIX (a Times-like serif) and Computer Modern for the
+#: faces ECG machines print.
+_TEMPLATE_FONTS: tuple[str, ...] = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSerif.ttf",
+    "DejaVuSansDisplay.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf", "cmr10.ttf", "cmss10.ttf",
+)  # fmt: skip
+
+#: Size (rows, columns) at which words and templates are compared (both are stretched to it;
+#: their aspect ratios are compared apart).
+_GLYPH_H, _GLYPH_W = 20, 36
+
+
+@dataclass(frozen=True)
+class LeadLabel:
+    """A printed word at a lead's start and how well it reads as each lead name.
+
+    ``bbox`` is ``(x0, y0, x1, y1)`` in page pixels (inclusive); ``scores`` maps every name of
+    :data:`LABEL_NAMES` to a similarity in [0, 1]; ``pixels`` are the word's ink pixels
+    (rows, columns), which :func:`erase_labels` removes before traces are followed.
+    """
+
+    bbox: tuple[int, int, int, int]
+    scores: dict[str, float]
+    pixels: tuple[NDArray[np.intp], NDArray[np.intp]]
+
+    @property
+    def text(self) -> str:
+        """The best-matching lead name."""
+        return max(self.scores, key=self.scores.__getitem__)
+
+    @property
+    def score(self) -> float:
+        """Similarity of the best-matching name."""
+        return self.scores[self.text]
+
+
+def _crop(mask: NDArray[np.bool_]) -> NDArray[np.float32]:
+    """A word's ink cropped to its box, at most ``2 * _GLYPH_H`` rows tall."""
+    import cv2
+
+    ys, xs = np.nonzero(mask)
+    crop = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
+    if crop.shape[0] > 2 * _GLYPH_H:
+        w = max(2, int(round(crop.shape[1] * 2 * _GLYPH_H / crop.shape[0])))
+        crop = np.asarray(cv2.resize(crop, (w, 2 * _GLYPH_H), interpolation=cv2.INTER_AREA))
+    return crop
+
+
+def _normalise_word(crop: NDArray[np.float32], width: int) -> NDArray[np.float64]:
+    """A cropped word resized to ``_GLYPH_H`` × ``width``, framed by a blank margin, blurred,
+    zero-mean and unit-norm (a dot product is a normalised correlation)."""
+    import cv2
+
+    small = np.asarray(cv2.resize(crop, (width, _GLYPH_H), interpolation=cv2.INTER_AREA))
+    img = np.asarray(cv2.GaussianBlur(np.pad(small, 3), (0, 0), 1.2), dtype=np.float64)
+    img -= img.mean()
+    out: NDArray[np.float64] = img / max(float(np.linalg.norm(img)), 1e-9)
+    return out
+
+
+@cache
+def _templates() -> tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.float64]]:
+    """Every lead name drawn in every template font: names, log aspect ratios and normalised
+    images (one flattened row each)."""
+    import os
+
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+    names: list[str] = []
+    aspects: list[float] = []
+    images: list[NDArray[np.float64]] = []
+    for fname in _TEMPLATE_FONTS:
+        path = os.path.join(folder, fname)
+        if not os.path.isfile(path):  # pragma: no cover - a trimmed matplotlib install
+            continue
+        face = ImageFont.truetype(path, 48)
+        for name in LABEL_NAMES:
+            left, top, right, bottom = face.getbbox(name)
+            canvas = Image.new("L", (int(right - left) + 4, int(bottom - top) + 4), 0)
+            ImageDraw.Draw(canvas).text((2 - left, 2 - top), name, font=face, fill=255)
+            ink = np.asarray(canvas) > 110
+            if not ink.any():  # pragma: no cover - a font without these characters
+                continue
+            crop = _crop(ink)
+            names.append(name)
+            aspects.append(float(np.log(crop.shape[1] / crop.shape[0])))
+            images.append(_normalise_word(crop, _GLYPH_W).ravel())
+    return tuple(names), np.asarray(aspects), np.stack(images)
+
+
+def read_label(mask: NDArray[np.bool_]) -> dict[str, float]:
+    """Similarity in [0, 1] of a word (a binary image of its ink) to every lead name.
+
+    The word is compared with each name drawn in several fonts (sans, serif, mono, bold): both
+    are stretched to the same size, blurred and correlated, and the correlation is lowered
+    when the word's aspect ratio differs from the name's (``I`` vs ``III``). The best font
+    counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bar = np.zeros((30, 12), bool); bar[2:28, 4:8] = True   # a thick vertical stroke
+    >>> scores = read_label(bar)
+    >>> max(scores, key=scores.get)
+    'I'
+    """
+    if not mask.any():
+        return dict.fromkeys(LABEL_NAMES, 0.0)
+    crop = _crop(mask)
+    names, log_aspects, images = _templates()
+    ncc = images @ _normalise_word(crop, _GLYPH_W).ravel()
+    penalty = np.exp(-1.5 * np.abs(np.log(crop.shape[1] / crop.shape[0]) - log_aspects))
+    sim = np.clip(ncc * penalty, 0.0, 1.0)
+    scores = dict.fromkeys(LABEL_NAMES, 0.0)
+    for name, v in zip(names, sim.tolist(), strict=True):
+        scores[name] = max(scores[name], v)
+    return scores
+
+
+def _words(
+    ink: NDArray[np.bool_], *, px_per_mm: float
+) -> tuple[NDArray[np.int32], NDArray[np.int32], list[tuple[list[int], tuple[int, int, int, int]]]]:
+    """Connected components shaped like characters, grouped into words.
+
+    Returns the component label image, the components' ``(x, y, w, h, area)`` rows (as
+    OpenCV's ``connectedComponentsWithStats``) and, per word, its component labels and box
+    ``(x0, y0, x1, y1)``. A character is 0.8-6 mm tall and at most 8 mm wide (traces are
+    long); neighbours that overlap vertically and are closer than half a character's height
+    form a word at most 15 mm wide and 1.7-6 mm tall.
+    """
+    import cv2
+
+    _, lab_any, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    lab: NDArray[np.int32] = np.asarray(lab_any, dtype=np.int32)
+    st = np.asarray(stats[1:], dtype=np.int64)
+    h_all = st[:, 3]
+    keep = (h_all >= 0.8 * px_per_mm) & (h_all <= 6 * px_per_mm)
+    keep &= (st[:, 2] <= 8 * px_per_mm) & (st[:, 4] >= 3)
+    ks_all = np.flatnonzero(keep)
+    glyphs = sorted(
+        zip(st[ks_all, 0].tolist(), st[ks_all, 1].tolist(),
+            (st[ks_all, 0] + st[ks_all, 2] - 1).tolist(),
+            (st[ks_all, 1] + st[ks_all, 3] - 1).tolist(), (ks_all + 1).tolist(), strict=True)
+    )  # fmt: skip
+    words: list[tuple[list[int], tuple[int, int, int, int]]] = []
+    for x0, y0, x1, y1, k in glyphs:
+        # words are opened left to right: only the recent ones can still reach this glyph
+        for i in range(len(words) - 1, max(-1, len(words) - 41), -1):
+            ks, (wx0, wy0, wx1, wy1) = words[i]
+            h = max(y1 - y0, wy1 - wy0) + 1
+            overlap = min(y1, wy1) - max(y0, wy0) + 1
+            gap = x0 - wx1 - 1
+            if overlap >= 0.5 * min(y1 - y0 + 1, wy1 - wy0 + 1) and gap <= 0.5 * h + 1:
+                box = (min(wx0, x0), min(wy0, y0), max(wx1, x1), max(wy1, y1))
+                if box[2] - box[0] <= 15 * px_per_mm and box[3] - box[1] <= 6 * px_per_mm:
+                    words[i] = ([*ks, k], box)
+                    break
+        else:
+            words.append(([k], (x0, y0, x1, y1)))
+    # a lead name's capitals are at least 1.7 mm tall (smaller marks are dots and specks)
+    stats_i: NDArray[np.int32] = np.asarray(stats, dtype=np.int32)
+    return lab, stats_i, [w for w in words if w[1][3] - w[1][1] + 1 >= 1.7 * px_per_mm]
+
+
+def find_labels(
+    prob: NDArray[np.float32],
+    rows: list[RowGeometry],
+    starts: list[list[float]],
+    *,
+    px_per_mm: float,
+) -> list[list[LeadLabel | None]]:
+    """The printed lead name at the start of every segment of every row, read.
+
+    Parameters
+    ----------
+    prob : ndarray
+        Ink probability map of the page.
+    rows : list of RowGeometry
+        The rows (:func:`find_rows`).
+    starts : list of list of float
+        Per row, the x (px) where each of its segments starts.
+    px_per_mm : float
+        Page scale.
+
+    Returns
+    -------
+    list of list of LeadLabel or None
+        Per row and segment, the word found there (``None`` when none), with its scores for
+        every lead name (:func:`read_label`). A word counts when it starts between 6 mm before
+        and 10 mm after the segment's start, within the row's band and 14 mm of its baseline;
+        the best-reading one is kept.
+    """
+    ink = prob > 0.5
+    lab, _, words = _words(ink, px_per_mm=px_per_mm)
+    out: list[list[LeadLabel | None]] = []
+    read: dict[int, LeadLabel] = {}
+    for r, xs in zip(rows, starts, strict=True):
+        found: list[LeadLabel | None] = []
+        for x in xs:
+            best: LeadLabel | None = None
+            for i, (ks, (x0, y0, x1, y1)) in enumerate(words):
+                cy = (y0 + y1) / 2
+                if not (x - 6 * px_per_mm <= x0 <= x + 10 * px_per_mm):
+                    continue
+                if not (r.y_lo <= cy <= r.y_hi and abs(cy - r.center) <= 14 * px_per_mm):
+                    continue
+                if i not in read:
+                    sub = np.isin(lab[y0 : y1 + 1, x0 : x1 + 1], ks)
+                    yy, xx = np.nonzero(sub)
+                    read[i] = LeadLabel(
+                        bbox=(x0, y0, x1, y1),
+                        scores=read_label(sub),
+                        pixels=(yy + y0, xx + x0),
+                    )
+                if best is None or read[i].score > best.score:
+                    best = read[i]
+            found.append(best)
+        out.append(found)
+    return out
+
+
+def erase_labels(
+    prob: NDArray[np.float32],
+    labels: list[list[LeadLabel | None]],
+    row_leads: list[tuple[str, ...]],
+    *,
+    min_score: float = 0.5,
+) -> NDArray[np.float32]:
+    """A copy of ``prob`` without the ink of the printed lead names, so that no trace is
+    followed into its label.
+
+    A word is erased when it reads as the lead the layout puts there (``row_leads``, as from
+    :func:`assign_leads`) with at least ``min_score``; ``labels`` are as for
+    :func:`assign_leads`.
+    """
+    out = prob.copy()
+    for row, leads in zip(labels, row_leads, strict=True):
+        n = len(leads)
+        if not row or not n or len(row) % n:
+            continue
+        for c, name in enumerate(leads):
+            lbl = row[c * len(row) // n]
+            if lbl is not None and lbl.scores.get(name, 0.0) >= min_score:
+                out[lbl.pixels] = 0.0
+    return out
+
+
+def reassign_rhythm_strips(
+    segments: dict[str, list[tuple[NDArray[np.float64], NDArray[np.float64], float]]],
+    row_leads: list[tuple[str, ...]],
+    *,
+    fs: float,
+    labels: list[list[LeadLabel | None]] | None = None,
+    min_corr: float = 0.8,
+    margin: float = 0.3,
+    label_score: float = 0.6,
+) -> dict[int, tuple[str, str]]:
+    """Move rhythm strips whose trace shows another lead than the name they were given.
+
+    A rhythm strip repeats, over the whole page, a lead that the grid prints for a fraction
+    of it at the same times, so it correlates with that lead's grid segment over their common
+    samples. A strip is renamed when another lead's segment correlates with it by at least
+    ``min_corr`` and by ``margin`` more than the named lead's: its label may be unreadable,
+    and the default (II) is not every machine's.
+
+    Parameters
+    ----------
+    segments : dict
+        Per lead, the digitized parts ``(times s, mV, weight)``: a rhythm strip's part spans
+        most of the page, a grid segment a fraction. Changed in place: a renamed strip's part
+        moves to its new lead (a lead left without parts is removed).
+    row_leads : list of tuple of str
+        The leads of each row (:func:`assign_leads`); rows with one lead on a page with
+        multi-lead rows are the rhythm strips.
+    fs : float
+        Sampling frequency the times are on.
+    labels : list of list of LeadLabel or None, optional
+        The words read on the page (:func:`find_labels`): a strip whose label reads as its
+        name with at least ``label_score`` keeps it (a badly traced grid segment must not
+        outvote a legible label).
+
+    Returns
+    -------
+    dict
+        Row index → (old name, new name), for the strips renamed.
+    """
+    if not any(len(leads) > 1 for leads in row_leads):
+        return {}
+    spans = [float(ts[-1] - ts[0]) for parts in segments.values() for ts, _, _ in parts if ts.size]
+    longest = max(spans, default=0.0)
+
+    def is_strip(ts: NDArray[np.float64]) -> bool:
+        return ts.size > 0 and float(ts[-1] - ts[0]) > 0.75 * longest
+
+    claimed: list[tuple[NDArray[np.float64], NDArray[np.float64], float]] = []
+    renamed: dict[int, tuple[str, str]] = {}
+    for row, leads in enumerate(row_leads):
+        if len(leads) != 1:
+            continue
+        name = leads[0].lstrip("-")
+        strip = next((p for p in segments.get(name, [])
+                      if is_strip(p[0]) and all(p is not q for q in claimed)), None)  # fmt: skip
+        if strip is None:
+            continue
+        claimed.append(strip)
+        own = labels[row][0] if labels is not None and labels[row] else None
+        if own is not None and own.scores.get(name, 0.0) >= label_score:
+            continue
+        k_strip = np.round(strip[0] * fs).astype(np.int64)
+        corr: dict[str, float] = {}
+        for lead, parts in segments.items():
+            for ts, mv, _ in parts:
+                if is_strip(ts):
+                    continue
+                _, i, j = np.intersect1d(
+                    k_strip, np.round(ts * fs).astype(np.int64), return_indices=True
+                )
+                a, b = strip[1][i], mv[j]
+                ok = np.isfinite(a) & np.isfinite(b)
+                if ok.sum() < 0.5 * fs or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+                    continue
+                corr[lead] = max(corr.get(lead, -1.0), float(np.corrcoef(a[ok], b[ok])[0, 1]))
+        if not corr:
+            continue
+        best = max(corr, key=corr.__getitem__)
+        if best != name and corr[best] >= min_corr and corr[best] - corr.get(name, -1.0) >= margin:
+            segments[name] = [p for p in segments[name] if p is not strip]
+            if not segments[name]:
+                del segments[name]
+            segments.setdefault(best, []).append(strip)
+            renamed[row] = (name, best)
+    return renamed
+
+
+def erase_text(
+    prob: NDArray[np.float32],
+    rows: list[RowGeometry],
+    *,
+    px_per_mm: float,
+    min_glyphs: int = 3,
+    clearance_mm: float = 4.0,
+) -> NDArray[np.float32]:
+    """A copy of ``prob`` without printed text lines that reach into the rows' bands.
+
+    Header and footer text (patient fields, measurements, "25 mm/s") can sit inside the band
+    of the first or last row, where a trace could be followed into it. A text line starts at
+    a word of at least ``min_glyphs`` character-sized marks (see :func:`find_labels`) that
+    keeps ``clearance_mm`` away from every row's baseline (a trace's stray pieces lie along
+    it), and takes in the words beside it; every mark inside its words' boxes (dots, colons)
+    is erased.
+    """
+    lab, stats, words = _words(prob > 0.5, px_per_mm=px_per_mm)
+    centres = np.array([r.center for r in rows])
+
+    def clear(box: tuple[int, int, int, int]) -> bool:
+        inside = (centres >= box[1]) & (centres <= box[3])
+        gap = np.minimum(np.abs(centres - box[1]), np.abs(centres - box[3]))
+        return not bool(np.any(inside | (gap < clearance_mm * px_per_mm)))
+
+    text = [len(ks) >= min_glyphs and clear(box) for ks, box in words]
+    for _ in range(3):  # words beside a text line belong to it
+        lines = [words[j][1] for j in range(len(words)) if text[j]]
+        if not lines:
+            break
+        for i, (_, (x0, y0, x1, y1)) in enumerate(words):
+            if text[i] or not clear((x0, y0, x1, y1)):
+                continue
+            for u0, v0, u1, v1 in lines:
+                h = max(y1 - y0, v1 - v0) + 1
+                overlap = min(y1, v1) - max(y0, v0) + 1
+                if overlap >= 0.5 * h and max(u0 - x1, x0 - u1) <= h:
+                    text[i] = True
+                    break
+    if not any(text):
+        return prob
+    out = prob.copy()
+    cx, cy, cw, ch = stats[1:, 0], stats[1:, 1], stats[1:, 2], stats[1:, 3]
+    for (_, (x0, y0, x1, y1)), is_text in zip(words, text, strict=True):
+        if not is_text:
+            continue
+        # punctuation and dots beside the word go too
+        py, px = int(0.3 * (y1 - y0 + 1)), int(0.6 * (y1 - y0 + 1))
+        within = (cx >= x0 - px) & (cx + cw - 1 <= x1 + px)
+        within &= (cy >= y0 - py) & (cy + ch - 1 <= y1 + py)
+        ks = np.flatnonzero(within) + 1
+        ya, xa = max(0, y0 - py), max(0, x0 - px)
+        sub = np.isin(lab[ya : y1 + py + 1, xa : x1 + px + 1], ks)
+        out[ya : y1 + py + 1, xa : x1 + px + 1][sub] = 0.0
+    return out

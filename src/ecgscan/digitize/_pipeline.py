@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -14,7 +15,15 @@ from ._calibration import Pulse, calibrate, find_pulse
 from ._extract import line_thickness, trace_to_samples, track_row
 from ._geometry import straighten
 from ._grid import estimate_grid
-from ._layout import assign_leads, find_rows, separator_columns
+from ._layout import (
+    assign_leads,
+    erase_labels,
+    erase_text,
+    find_labels,
+    find_rows,
+    reassign_rhythm_strips,
+    separator_columns,
+)
 from ._load import load_image
 from ._quality import lead_quality, trace_continuity
 from ._result import DigitizationResult, Grid, Layout, LeadQuality, Row
@@ -48,6 +57,36 @@ def _count_columns(
     return 1
 
 
+def _trace_before_fall(
+    prob: NDArray[np.float32], pulse: Pulse, *, thickness: float, ppm: float
+) -> float | None:
+    """Where the trace starts when it starts inside the pulse, just before its falling edge.
+
+    Some plotters (ECG-Image-Kit at low sampling rates) begin the trace a few samples before
+    the pulse falls. Inside the pulse's outline the paper is blank, so ink there that touches
+    the falling stroke and runs at most 3 mm to the left is the trace's beginning (the top
+    stroke's rows are left out); its left end (plus half a line) is the time origin.
+    """
+    t = int(np.ceil(thickness))
+    x_hi = int(np.floor(pulse.x_fall - thickness / 2.0)) - 1  # last column left of the stroke
+    x_lo = max(int(np.ceil(pulse.x_rise + thickness)) + 1, int(pulse.x_fall - 3 * ppm))
+    y0 = max(0, int(pulse.y_base - 12 * ppm))
+    y1 = min(prob.shape[0], int(pulse.y_base + 8 * ppm))
+    if x_hi - x_lo < 2 or y1 <= y0:
+        return None
+    ink: NDArray[np.bool_] = np.asarray(prob[y0:y1, x_lo : x_hi + 1] > 0.5)
+    top = int(round(pulse.y_top)) - y0
+    ink[max(0, top - t - 1) : max(0, top + t + 2)] = False  # the pulse's top stroke
+    cols: NDArray[np.bool_] = np.asarray(ink.any(axis=0))
+    if not cols[-1]:
+        return None  # nothing touches the falling stroke: the trace starts at the fall
+    empty = np.flatnonzero(~cols)
+    first = int(empty[-1]) + 1 if empty.size else 0
+    if empty.size == 0 or cols.size - first < 2:
+        return None  # ink all the way across (not a trace start), or a speck
+    return float(x_lo + first) + (thickness - 1) / 2.0
+
+
 def _trace_origin(
     prob: NDArray[np.float32], pulse: Pulse, *, thickness: float, ppm: float
 ) -> float:
@@ -59,6 +98,9 @@ def _trace_origin(
     column of ink after it (plus half a line); otherwise it is the falling edge (faded or
     wrinkled ink must not move the origin).
     """
+    early = _trace_before_fall(prob, pulse, thickness=thickness, ppm=ppm)
+    if early is not None:
+        return early
     x0 = int(np.ceil(pulse.x_fall + thickness + 1))
     x1 = min(prob.shape[1], int(pulse.x_fall + 15 * ppm))
     y0 = max(0, int(pulse.y_base - 12 * ppm))
@@ -221,9 +263,17 @@ def digitize(
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
         columns.append(_count_columns(prob, t0, dur * px_per_s, r.center, grid.px_per_mm_x))
+    # the printed lead names at each segment's start choose the layout and name the rhythm
+    # strips; their ink, and text lines in the rows' bands, are then erased so that no trace
+    # is followed into them
+    quarters = [[t0 + c * dur / 4 * px_per_s for c in range(4)]
+                for t0, dur in zip(origins, durations, strict=True)]  # fmt: skip
+    labels = find_labels(prob, rows, quarters, px_per_mm=grid.px_per_mm_x)
     layout_name, row_leads, origin_rule = assign_leads(
-        len(rows), columns, layout=layout, rhythm_leads=rhythm_leads
+        len(rows), columns, layout=layout, rhythm_leads=rhythm_leads, labels=labels
     )
+    trace_prob = erase_labels(trace_prob, labels, row_leads)
+    trace_prob = erase_text(trace_prob, rows, px_per_mm=grid.px_per_mm_x)
     lap("layout")
 
     n_out = int(samples) if samples is not None else int(round(page_duration * fs))
@@ -234,10 +284,11 @@ def digitize(
     for r, p, t0, dur, leads in zip(rows, pulses, origins, durations, row_leads, strict=True):
         # start right after the pulse's falling edge when the trace begins there (rows share
         # it even where it was missed); at the trace's own first column after a gap
+        near = [q.x_fall for q in found if -0.5 < q.x_fall - t0 < 3 * grid.px_per_mm_x + 0.5]
         if not found:
             x_start = int(t0)
-        elif any(abs(t0 - q.x_fall) < 0.5 for q in found):
-            x_start = int(np.ceil(t0 + thickness + 1))
+        elif near:  # the trace starts at the pulse's fall or just before it
+            x_start = int(np.ceil(max(near) + thickness + 1))
         else:
             x_start = int(np.floor(t0 - thickness))
         x_end = int(min(r.x_last, t0 + dur * px_per_s))
@@ -297,6 +348,16 @@ def digitize(
             if old is None or cont > old[0]:
                 stats[canonical] = (cont, contrast, clipped)
     lap("extraction")
+    # a rhythm strip shows the lead whose grid segment its trace matches (its label may be
+    # unreadable and the default II wrong): its samples move there
+    for i, (was, now) in reassign_rhythm_strips(segments, row_leads, fs=fs, labels=labels).items():
+        stats.setdefault(now, stats[was])
+        if was not in segments:
+            del stats[was]
+        row_leads[i] = (now,)
+        layout_rows[i] = dataclasses.replace(layout_rows[i], leads=(now,))
+        strips = ",".join(lds[0] for lds in row_leads if len(lds) == 1)
+        layout_name = layout_name.split("+")[0] + "+" + strips
 
     signal = np.full((n_out, len(LEADS)), np.nan)
     quality: dict[str, LeadQuality] = {}
@@ -333,8 +394,9 @@ def digitize(
     overlay = _draw_overlay(img, traces)
     lap("overlay")
     rhythm = tuple(lead for leads in row_leads if len(leads) == 1 for lead in leads)
-    lay = Layout(name=layout_name, n_rows=len(rows), n_columns=max(columns) if columns else 1,
-                 rhythm_leads=rhythm, rows=tuple(layout_rows))  # fmt: skip
+    order = "cabrera" if any("-aVR" in r for r in row_leads) else "standard"
+    lay = Layout(name=layout_name, n_rows=len(rows), n_columns=max(map(len, row_leads), default=1),
+                 rhythm_leads=rhythm, rows=tuple(layout_rows), lead_order=order)  # fmt: skip
     return DigitizationResult(record=record, layout=lay, calibration=calib, geometry=geometry,
                               grid=grid, quality=quality, overlay=overlay, timings=timings,
                               segmentation=seg_method)  # fmt: skip

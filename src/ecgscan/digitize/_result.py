@@ -34,11 +34,15 @@ class Geometry:
         scanned 4° counter-clockwise is corrected by -4°.
     perspective : list of list of float or None
         The 3×3 homography applied to flatten a photographed page, if any.
+    dewarp : float
+        Largest displacement (pixels of the input) removed by the grid-driven dewarp that
+        straightens curved or lens-distorted grids; 0 when none was needed.
     """
 
     quarter_turns: int = 0
     rotation: float = 0.0
     perspective: list[list[float]] | None = None
+    dewarp: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,20 +1,28 @@
-"""Stage 6: trace segmentation — the probability that each pixel belongs to an ECG trace.
+"""Stage 6: trace segmentation — the probability that each pixel belongs to an ECG trace,
+and which row's trace it is.
 
 Methods
 -------
-``'darkness'`` (default)
+``'darkness'``
     Classical: the trace is the darkest, least coloured ink on the page. Darkness relative to
     the local paper brightness, thresholded between the trace's ink level and the grid's.
+``'rows'`` (``'auto'`` when the network is installed)
+    The darkness map, and a small U-Net trained on our renders (:mod:`ecgscan.train.digitizer`,
+    run with ONNX Runtime at 4 px/mm) tells the rows apart where traces cross: for each trace
+    pixel it predicts the distance to the zero line of the lead it belongs to, and each row's
+    band loses the ink of its neighbours (:func:`own_row`). The network runs only on pages
+    where ink crosses between rows.
 ``'unet'`` (experimental)
-    A small U-Net trained on our renders (:mod:`ecgscan.train.digitizer`), run with ONNX
-    Runtime at 4 px/mm; it gates the darkness map to the ink it calls trace (removing grid,
-    text and noise). Not yet better than ``'darkness'`` on eik-dev (see its model card).
+    As ``'rows'``, and the darkness map is gated to the ink the network calls trace (removing
+    grid, text and noise). Worse than ``'rows'`` on ECG-Image-Kit pages, whose hairline traces
+    the network misses in places (see its model card).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +31,14 @@ from numpy.typing import NDArray
 
 __all__ = [
     "SEGMENTATION_METHODS",
+    "TraceMaps",
+    "gate",
     "model_path",
+    "own_row",
     "segment_traces",
+    "trace_maps",
     "unet_gate",
+    "unet_maps",
     "unet_probability",
 ]
 
@@ -96,8 +109,17 @@ def _session(path: str) -> Any:
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def unet_probability(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]:
-    """The network's trace probability, computed at its working scale and resized back."""
+def unet_maps(
+    image: NDArray[np.uint8], px_per_mm: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """The network's maps at the page's size: trace probability (0–1) and, for models that
+    predict it, the vertical distance (page pixels, positive downward) from each trace pixel
+    to the zero line of the lead it belongs to (None otherwise).
+
+    The page is resized to the model's input scale (``px_per_mm`` in its metadata, 4 px/mm
+    for the shipped model), padded to a multiple of its ``multiple``, and the output (at
+    1/``output_stride`` of the input scale) is resized back.
+    """
     import cv2
 
     from ..errors import DigitizationError
@@ -110,28 +132,97 @@ def unet_probability(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.f
         )
     sess = _session(path)
     meta = sess.get_modelmeta().custom_metadata_map
-    scale = float(meta.get("px_per_mm", 4.0)) / px_per_mm
+    net_ppm = float(meta.get("px_per_mm", 4.0))
+    stride = int(meta.get("output_stride", 1))
+    multiple = int(meta.get("multiple", 8))
+    scale = net_ppm / px_per_mm
     h, w = image.shape[:2]
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
-    small = cv2.copyMakeBorder(small, 0, (-sh) % 8, 0, (-sw) % 8, cv2.BORDER_REPLICATE)
+    small = cv2.copyMakeBorder(
+        small, 0, (-sh) % multiple, 0, (-sw) % multiple, cv2.BORDER_REPLICATE
+    )
     x = small.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-    logits = sess.run(None, {sess.get_inputs()[0].name: x})[0][0, 0, :sh, :sw]
-    prob = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-    return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0][0]
+    oh, ow = -(-sh // stride), -(-sw // stride)
+    # output cell i covers input rows [i·stride, (i+1)·stride): map the cell grid onto the page
+    fy, fx = h / (sh / stride), w / (sw / stride)
+    warp = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5]], np.float32)
+
+    def back(a: NDArray[np.float32]) -> NDArray[np.float32]:
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        return np.asarray(
+            cv2.warpAffine(np.ascontiguousarray(a[:oh, :ow], dtype=np.float32), warp, (w, h),
+                           flags=flags, borderMode=cv2.BORDER_REPLICATE),
+            dtype=np.float32,
+        )  # fmt: skip
+
+    prob = back((1.0 / (1.0 + np.exp(-out[0]))).astype(np.float32))
+    if out.shape[0] < 2:
+        return prob, None
+    # the offset is trained in units of 10 mm at the network's scale
+    offset = back(out[1].astype(np.float32)) * np.float32(10.0 * px_per_mm)
+    return prob, offset
+
+
+def unet_probability(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]:
+    """The network's trace probability, computed at its working scale and resized back."""
+    return unet_maps(image, px_per_mm)[0]
+
+
+def gate(
+    prob: NDArray[np.float32], net: NDArray[np.float32], px_per_mm: float
+) -> NDArray[np.float32]:
+    """Keep only the ink of ``prob`` within 0.5 mm of what the network calls trace (its
+    probability ``net`` > 0.4)."""
+    import cv2
+
+    k = max(3, int(round(px_per_mm)) | 1)
+    near = cv2.dilate((net > 0.4).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    out = prob.copy()
+    out[~near] = 0.0
+    return out
 
 
 def unet_gate(
     prob: NDArray[np.float32], image: NDArray[np.uint8], px_per_mm: float
 ) -> NDArray[np.float32]:
     """Keep only the ink of ``prob`` within 0.5 mm of what the network calls trace."""
-    import cv2
+    return gate(prob, unet_probability(image, px_per_mm), px_per_mm)
 
-    net = unet_probability(image, px_per_mm)
-    k = max(3, int(round(px_per_mm)) | 1)
-    near = cv2.dilate((net > 0.4).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
-    out = prob.copy()
-    out[~near] = 0.0
+
+def own_row(
+    prob: NDArray[np.float32],
+    offset: NDArray[np.float32] | None,
+    *,
+    y_lo: int,
+    y_hi: int,
+    center: float,
+    centers: list[float],
+    net: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
+    """The band ``prob[y_lo:y_hi]`` of one row without the ink of its neighbours' traces.
+
+    A trace pixel's zero line is its image row plus the network's ``offset``; pixels whose
+    zero line is clearly another row's (within 40 % of the distance between the two rows'
+    ``centers``, and where ``net``, the network's trace probability, exceeds 0.3) are erased,
+    so a deep S wave or a tall R wave that crosses into this row's band is not followed.
+    Without an offset map the band is returned unchanged (a view).
+    """
+    band = prob[y_lo:y_hi]
+    others = [c for c in centers if abs(c - center) > 1e-6]
+    if offset is None or not others:
+        return band
+    zero = offset[y_lo:y_hi] + np.arange(y_lo, y_hi, dtype=np.float32)[:, None]
+    foreign = np.zeros(zero.shape, dtype=bool)
+    for c in others:  # zero line clearly the neighbour's: within 40 % of the way to it
+        foreign |= np.abs(zero - np.float32(c)) < np.float32(0.4 * abs(c - center))
+    if net is not None:
+        foreign &= net[y_lo:y_hi] > 0.3
+    if not foreign.any():
+        return band
+    out = band.copy()
+    out[foreign] = 0.0
     return out
 
 
@@ -141,12 +232,117 @@ def _unet(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]:
     return unet_gate(_darkness(image, px_per_mm), image, px_per_mm)
 
 
-SEGMENTATION_METHODS = {"darkness": _darkness, "unet": _unet}
+@dataclass(eq=False)
+class TraceMaps:
+    """What the extraction follows traces on (from :func:`trace_maps`).
+
+    Attributes
+    ----------
+    prob : ndarray, float32, H×W
+        Trace probability: the darkness map, gated by the network for ``'unet'``.
+    method : str
+        ``'darkness'``, ``'rows'`` (the darkness map; the network tells neighbouring rows
+        apart where traces cross) or ``'unet'`` (``'rows'`` on the gated map).
+    image : ndarray or None
+        The page, for running the network when a band first needs it (``'rows'``).
+    px_per_mm : float
+        Grid scale of ``image``.
+    net, offset : ndarray or None
+        The network's trace probability and zero-line offsets (see :func:`unet_maps`); None
+        until the network has run (``'rows'`` runs it only on pages where traces cross).
+    """
+
+    prob: NDArray[np.float32]
+    method: str
+    image: NDArray[np.uint8] | None = field(default=None, repr=False)
+    px_per_mm: float = 0.0
+    net: NDArray[np.float32] | None = field(default=None, repr=False)
+    offset: NDArray[np.float32] | None = field(default=None, repr=False)
+
+    def band(
+        self,
+        prob: NDArray[np.float32],
+        y_lo: int,
+        y_hi: int,
+        *,
+        center: float,
+        centers: list[float],
+    ) -> NDArray[np.float32]:
+        """The band ``[y_lo, y_hi)`` of ``prob`` (``self.prob`` or an edited copy) without
+        the ink of the neighbouring rows' traces (see :func:`own_row`).
+
+        The network is run (once per page) only when ink crosses the middle fifth of the gap
+        between this row and a neighbour; otherwise the band is a plain slice.
+        """
+        if self.method == "darkness":
+            return prob[y_lo:y_hi]
+        if self.offset is None:
+            if self.image is None or not _crossing(prob, y_lo, y_hi, center, centers):
+                return prob[y_lo:y_hi]
+            self.net, self.offset = unet_maps(self.image, self.px_per_mm)
+        return own_row(prob, self.offset, y_lo=y_lo, y_hi=y_hi, center=center,
+                       centers=centers, net=self.net)  # fmt: skip
+
+
+def _crossing(
+    prob: NDArray[np.float32], y_lo: int, y_hi: int, center: float, centers: list[float]
+) -> bool:
+    """Whether ink lies within ±10 % of the midpoint between ``center`` and the nearest row
+    above or below, inside the band (where only a trace that crosses between rows goes)."""
+    above = [c for c in centers if c < center - 1e-6]
+    below = [c for c in centers if c > center + 1e-6]
+    for c in ([max(above)] if above else []) + ([min(below)] if below else []):
+        gap = c - center
+        mid = center + 0.5 * gap
+        a = int(max(y_lo, round(mid - 0.1 * abs(gap))))
+        b = int(min(y_hi, round(mid + 0.1 * abs(gap)) + 1))
+        if b > a and bool((prob[a:b] > 0.5).any()):
+            return True
+    return False
+
+
+def trace_maps(
+    image: NDArray[np.uint8],
+    prob: NDArray[np.float32],
+    *,
+    px_per_mm: float,
+    method: str = "auto",
+) -> TraceMaps:
+    """The maps traces are followed on, for a segmentation ``method``.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, 3), uint8
+        The straightened page.
+    prob : ndarray, shape (H, W), float32
+        Its darkness map (:func:`segment_traces` with ``method='darkness'``).
+    px_per_mm : float
+        Grid scale.
+    method : {'auto', 'darkness', 'rows', 'unet'}
+        ``'darkness'``: the darkness map alone. ``'rows'``: the darkness map, with the network's
+        zero-line offsets keeping each row's band to its own trace where traces cross (the
+        network runs only on such pages). ``'unet'``: the darkness map gated to the ink the
+        network calls trace, and rows kept apart as for ``'rows'``. ``'auto'``: ``'rows'``
+        when the network is installed, else ``'darkness'``.
+    """
+    if method == "auto":
+        method = "rows" if model_path() is not None else "darkness"
+    method = resolve_method(method)
+    if method == "darkness":
+        return TraceMaps(prob, "darkness")
+    if method == "rows":
+        return TraceMaps(prob, "rows", image=image, px_per_mm=px_per_mm)
+    net, offset = unet_maps(image, px_per_mm)
+    return TraceMaps(gate(prob, net, px_per_mm), "unet", image=image, px_per_mm=px_per_mm,
+                     net=net, offset=offset)  # fmt: skip
+
+
+SEGMENTATION_METHODS = {"darkness": _darkness, "rows": _darkness, "unet": _unet}
 
 
 def resolve_method(method: str) -> str:
-    """``'auto'`` → the default method (``'darkness'``, the better one on our benchmarks so
-    far; see the model card of the network); checks names."""
+    """Check a method name; ``'auto'`` → ``'darkness'`` (the map rows, pulses and separators
+    are found on; :func:`trace_maps` decides what ``'auto'`` follows traces on)."""
     if method == "auto":
         return "darkness"
     if method not in SEGMENTATION_METHODS:
@@ -168,8 +364,10 @@ def segment_traces(
         The straightened page.
     px_per_mm : float
         Grid scale, used to size filters and to resize for the network.
-    method : {'auto', 'unet', 'darkness'}
-        ``'auto'`` uses the network when it is installed, otherwise ``'darkness'``.
+    method : {'auto', 'darkness', 'rows', 'unet'}
+        ``'auto'``, ``'darkness'`` and ``'rows'`` give the darkness map (``'rows'`` differs
+        in how row bands are cut, see :func:`trace_maps`); ``'unet'`` the darkness map gated
+        by the network.
     """
     method = resolve_method(method)
     try:

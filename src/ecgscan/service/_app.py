@@ -44,6 +44,7 @@ if importlib.util.find_spec("python_multipart") is None:  # pragma: no cover
         "the web service needs python-multipart to read uploads; install it with "
         "`pip install 'ecgscan[serve]'`"
     )
+from ..classify._registry import DEFAULT_MODEL
 from ._pool import PoolBusy, PoolTimeout, WorkerCrashed, WorkerPool
 from ._worker import handle_request, setup_worker
 
@@ -120,7 +121,7 @@ class ServiceConfig:
     results_dir: str | None = None
     result_ttl: float = 3600.0
     max_results: int = 500
-    model: str = "signal"
+    model: str = DEFAULT_MODEL
 
     def __post_init__(self) -> None:
         checks = {

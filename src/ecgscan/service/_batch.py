@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..classify._registry import DEFAULT_MODEL
 from ..digitize._write import OUTPUT_FORMATS, check_formats, encode_png, result_files
 from ..errors import EcgscanError
 from ._jobs import JobReport, PageTask, read_job_state, run_job
@@ -71,7 +72,7 @@ class DigitizePage:
     formats: tuple[str, ...] = ("wfdb",)
     overlay: bool = False
     classify: bool = False
-    model: str = "signal"
+    model: str = DEFAULT_MODEL
     layout: str = "auto"
     pdf_dpi: float = 200.0
 
@@ -128,7 +129,7 @@ def run_digitize_job(
     formats: Sequence[str] | str = ("wfdb",),
     overlay: bool = False,
     classify: bool = False,
-    model: str = "signal",
+    model: str = DEFAULT_MODEL,
     layout: str = "auto",
     pdf_dpi: float = 200.0,
     workers: int = 1,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..classify._registry import DEFAULT_MODEL
 from ..errors import EcgscanError
 
 __all__ = ["handle_request", "result_links", "setup_worker"]
@@ -45,7 +46,7 @@ def setup_worker(options: Mapping[str, Any]) -> dict[str, Any]:
 
     cv2.setNumThreads(1)
     info: dict[str, Any] = {"pid": os.getpid(), "classifier": None, "classifier_error": None}
-    model = options.get("model", "signal")
+    model = options.get("model", DEFAULT_MODEL)
     if model:
         from ..classify import load_classifier
 

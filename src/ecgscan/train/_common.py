@@ -275,3 +275,141 @@ def augment_batch(
                 start = rng.integers(n)
                 out[i, lead, start : start + rng.integers(int(0.1 * fs), int(1.5 * fs))] = np.nan
     return out
+
+
+# ----------------------------------------------------------------------------- page cache
+#: Printed layouts of the rendered training pages and how often each is drawn.
+PAGE_LAYOUTS: tuple[tuple[str, float], ...] = (
+    ("3x4+II", 0.55),
+    ("6x2", 0.2),
+    ("3x4", 0.1),
+    ("3x4+II,V1,V5", 0.1),
+    ("12x1", 0.05),
+)
+
+
+def render_page_cache(
+    ptbxl_root: str | os.PathLike[str],
+    ecg_ids: Sequence[int] | NDArray[np.integer[Any]],
+    *,
+    size: Sequence[int] = (384, 512),
+    dpi: tuple[float, float] = (72.0, 96.0),
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    max_minutes: float | None = None,
+    verbose: bool = False,
+) -> tuple[NDArray[np.uint8], int]:
+    """Render one page per record (random style and layout) as grey thumbnails, cached.
+
+    Pages come from :func:`ecgscan.render.render_page` with ``style='random'``, a layout drawn
+    from :data:`PAGE_LAYOUTS` and a resolution drawn in ``dpi``; each page is reduced with
+    :func:`ecgscan.classify._image.page_thumbnail`. With ``cache_dir`` the thumbnails are
+    written to a ``.npy`` memory map as they are rendered, and an interrupted run resumes where
+    it stopped (the progress count is in a ``.json`` next to it). ``max_minutes`` stops
+    rendering after that time (the rest stays to be rendered by a later call).
+
+    Returns
+    -------
+    thumbnails : ndarray of uint8, shape (n, height, width)
+        Zero for the pages not rendered yet.
+    n_done : int
+        How many pages (the first ones) are rendered.
+    """
+    import warnings
+
+    import pandas as pd
+
+    from ..classify._image import page_thumbnail
+    from ..data.record import Record
+    from ..errors import LayoutError
+    from ..render import render_page
+
+    ids = np.asarray([int(e) for e in ecg_ids], dtype=np.int64)
+    h, w = int(size[0]), int(size[1])
+    key = hashlib.sha1(
+        json.dumps(
+            [str(Path(ptbxl_root).resolve()), [h, w], list(dpi), seed, ids.tolist()]
+        ).encode()
+    ).hexdigest()[:16]
+    done = 0
+    progress = None
+    if cache_dir is None:
+        out: NDArray[np.uint8] = np.zeros((len(ids), h, w), dtype=np.uint8)
+    else:
+        path = Path(cache_dir) / f"pages-{h}x{w}-{len(ids)}-{key}.npy"
+        progress = path.with_suffix(".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and progress.is_file():
+            done = int(json.loads(progress.read_text())["done"])
+            out = np.load(path, mmap_mode="r+")
+        else:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(ids), h, w))
+        if done >= len(ids):
+            return np.asarray(out), done
+    root = Path(ptbxl_root)
+    db = pd.read_csv(
+        root / "ptbxl_database.csv", index_col="ecg_id", usecols=["ecg_id", "filename_lr"]
+    )
+    names = [name for name, _ in PAGE_LAYOUTS]
+    weights = np.asarray([p for _, p in PAGE_LAYOUTS])
+    weights = weights / weights.sum()
+    t0 = time.monotonic()
+    for i in range(done, len(ids)):
+        if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes:
+            break
+        rng = np.random.default_rng([seed, int(ids[i])])
+        rec = Record.from_wfdb(root / str(db.at[int(ids[i]), "filename_lr"]))
+        layout = names[int(rng.choice(len(names), p=weights))]
+        page_dpi, page_seed = float(rng.uniform(*dpi)), int(rng.integers(2**31))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                page = render_page(rec, layout=layout, dpi=page_dpi, style="random", seed=page_seed)
+            except LayoutError:  # e.g. 12 rows on a style's small paper: the common layout
+                page = render_page(rec, layout="3x4+II", dpi=page_dpi, style="random",
+                                   seed=page_seed)  # fmt: skip
+        out[i] = page_thumbnail(page.image, size=(h, w))
+        done = i + 1
+        if progress is not None and (done % 50 == 0 or done == len(ids)):
+            assert isinstance(out, np.memmap)
+            out.flush()
+            progress.write_text(json.dumps({"done": done}))
+        if verbose and (i + 1) % 250 == 0:
+            print(
+                f"  rendered {i + 1}/{len(ids)} pages ({time.monotonic() - t0:.0f} s)", flush=True
+            )
+    if progress is not None:
+        assert isinstance(out, np.memmap)
+        out.flush()
+        progress.write_text(json.dumps({"done": done}))
+    return np.asarray(out), done
+
+
+def page_ecg_ids(
+    ecg_ids_train: Sequence[int],
+    ecg_ids_val: Sequence[int],
+    *,
+    n_train: int,
+    n_val: int,
+    seed: int = 0,
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """The records to render pages of: random subsets of both splits, interleaved.
+
+    The two subsets are merged evenly (every prefix of the list holds the same share of
+    validation records), so a page cache cut short still has both splits.
+
+    Returns
+    -------
+    ecg_ids : ndarray of int
+    is_val : ndarray of bool
+        True for the validation records.
+    """
+    rng = np.random.default_rng(seed)
+    va = rng.permutation(np.asarray(ecg_ids_val, dtype=np.int64))[:n_val]
+    tr = rng.permutation(np.asarray(ecg_ids_train, dtype=np.int64))[:n_train]
+    key = np.concatenate([(np.arange(len(va)) + 0.5) / max(len(va), 1),
+                          (np.arange(len(tr)) + 0.5) / max(len(tr), 1)])  # fmt: skip
+    order = np.argsort(key, kind="stable")
+    ids = np.concatenate([va, tr])[order]
+    is_val = np.concatenate([np.ones(len(va), bool), np.zeros(len(tr), bool)])[order]
+    return ids, is_val

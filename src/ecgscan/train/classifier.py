@@ -195,10 +195,102 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     return factory(**kwargs)
 
 
+# ============================================================================ image model
+class _Block2d(nn.Module):
+    """2-D residual block (conv-BN-ReLU-conv-BN + shortcut), as :class:`_Block` in 2-D."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        nn.init.zeros_(self.bn2.weight)
+        short: list[nn.Module] = []
+        if stride != 1:
+            short.append(nn.AvgPool2d(stride, stride, ceil_mode=True))
+        if c_in != c_out:
+            short += [nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
+        self.short = nn.Sequential(*short)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.short(x))
+
+
+class ImageResNet(nn.Module):
+    """A small ResNet over grey page thumbnails (one channel, ink ≈ 1), two heads.
+
+    Stem (stride-2 conv, max-pool, stride-2 conv: ×8 smaller), stages of 2-D residual blocks
+    (each stage halves the size), global average + max pooling, one linear head per output
+    group. The same interface as :class:`SignalResNet` (``forward`` → scores, ``probabilities``).
+    """
+
+    def __init__(
+        self,
+        *,
+        heads: Mapping[str, int] | None = None,
+        widths: Sequence[int] = (32, 64, 128, 192),
+        blocks: Sequence[int] = (1, 1, 1, 1),
+        stem: int = 16,
+        dropout: float = 0.3,
+        activation: str = "sigmoid",
+        height: int = 240,
+        width: int = 320,
+    ) -> None:
+        super().__init__()
+        self.size = (int(height), int(width))  # the input size it is trained for (any works)
+        if activation != "sigmoid":
+            raise EcgscanError(
+                f"the image model supports activation 'sigmoid' only, got {activation!r}"
+            )
+        if len(widths) != len(blocks) or not widths:
+            raise EcgscanError("widths and blocks must be non-empty and of the same length")
+        heads = dict(heads or {"challenge": len(CHALLENGE_LABELS), "superclass": len(SUPERCLASSES)})
+        self.heads = heads
+        self.activation = activation
+        self.gev = None
+        # cheap stem for large thin-line images: a stride-2 5×5 conv on the single channel, a
+        # max-pool (keeps one-pixel traces), a stride-2 3×3 conv: ×8 smaller
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, stem, 5, stride=2, padding=2, bias=False),
+            nn.BatchNorm2d(stem),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(stem, widths[0], 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
+        layers: list[nn.Module] = []
+        c = widths[0]
+        for w, n in zip(widths, blocks, strict=True):
+            for j in range(n):
+                layers.append(_Block2d(c, w, 2 if j == 0 else 1))
+                c = w
+        self.body = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.ModuleDict({k: nn.Linear(2 * c, n) for k, n in heads.items()})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.body(self.stem(x))
+        h = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+        h = self.dropout(h)
+        return {k: head(h) for k, head in self.head.items()}
+
+    def probabilities(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: torch.sigmoid(v) for k, v in scores.items()}
+
+
+def build_image_resnet(**kwargs: Any) -> ImageResNet:
+    """Factory registered as ``'image'`` (see :mod:`ecgscan.classify._registry`)."""
+    return ImageResNet(**kwargs)
+
+
 class _Exported(nn.Module):
     """What goes into ONNX: scores → probabilities, one output per head."""
 
-    def __init__(self, model: SignalResNet) -> None:
+    def __init__(self, model: SignalResNet | ImageResNet) -> None:
         super().__init__()
         self.model = model
 
@@ -208,9 +300,18 @@ class _Exported(nn.Module):
 
 
 def export_onnx(
-    model: SignalResNet, path: str | os.PathLike[str], *, config: Mapping[str, Any], n_samples: int
+    model: SignalResNet | ImageResNet,
+    path: str | os.PathLike[str],
+    *,
+    config: Mapping[str, Any],
+    n_samples: int = 1000,
+    input_shape: Sequence[int] | None = None,
+    input_name: str = "signal",
 ) -> Path:
-    """Export ``model`` (eval mode) to ONNX with dynamic batch and length.
+    """Export ``model`` (eval mode) to ONNX with dynamic batch (and length, for signals).
+
+    Signal models read ``signal`` ``(batch, 24, time)`` (``n_samples`` for the dummy input);
+    image models ``image`` ``(batch, 1, H, W)`` with ``input_shape=(1, 1, H, W)``.
 
     ``config`` (labels, fs, normalisation, thresholds, training facts) is stored as JSON in the
     ONNX metadata under ``ecgscan_config``, so the file is all inference needs.
@@ -220,7 +321,9 @@ def export_onnx(
     path = Path(path)
     model = model.eval()
     wrapped = _Exported(model).eval()
-    dummy = torch.zeros(1, 2 * len(LEADS), n_samples)
+    shape = tuple(input_shape) if input_shape is not None else (1, 2 * len(LEADS), n_samples)
+    dummy = torch.zeros(*shape)
+    in_axes = {0: "batch", 2: "time"} if input_name == "signal" else {0: "batch"}
     tmp = path.with_name(path.name + ".tmp")
     names = list(model.heads)
     # The TorchScript exporter handles this plain CNN exactly and needs no extra dependency
@@ -232,9 +335,9 @@ def export_onnx(
             wrapped,
             (dummy,),
             str(tmp),
-            input_names=["signal"],
+            input_names=[input_name],
             output_names=names,
-            dynamic_axes={"signal": {0: "batch", 2: "time"}, **{k: {0: "batch"} for k in names}},
+            dynamic_axes={input_name: in_axes, **{k: {0: "batch"} for k in names}},
             opset_version=17,
             dynamo=False,
         )
@@ -253,7 +356,7 @@ def export_onnx(
 @dataclass
 class _Split:
     ecg_ids: NDArray[np.int64]
-    signals: NDArray[np.float32]  # (n, 12, n_samples), mV, NaN unknown
+    signals: NDArray[Any]  # (n, 12, n_samples) float32 mV, NaN unknown; image models: uint8 pages
     challenge: NDArray[np.float32]  # (n, 11)
     superclass: NDArray[np.float32]  # (n, 5)
 
@@ -307,7 +410,7 @@ def load_ptbxl_splits(
 
 # ================================================================================ losses
 def _log_probs(
-    model: SignalResNet, scores: torch.Tensor, head: str
+    model: SignalResNet | ImageResNet, scores: torch.Tensor, head: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(p, log p, log(1 - p)), computed stably for the model's activation."""
     if model.gev is None:
@@ -317,7 +420,7 @@ def _log_probs(
 
 
 def multilabel_loss(
-    model: SignalResNet,
+    model: SignalResNet | ImageResNet,
     scores: torch.Tensor,
     target: torch.Tensor,
     head: str,
@@ -387,6 +490,12 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     max_minutes: float | None = None
     arch: dict[str, Any] = field(default_factory=dict)
+    # image models: rendered pages (one per record) of the training / validation folds
+    pages_train: int = 4500
+    pages_val: int = 500
+    render_minutes: float | None = None
+    # the ensemble: its members (registry names or .onnx files)
+    members: tuple[str, ...] = ()
 
     def check(self) -> None:
         get_model_spec(self.model)
@@ -437,7 +546,7 @@ def _git_commit() -> str:
 
 
 def _predict(
-    model: SignalResNet, encoded: NDArray[np.float32], batch_size: int = 256
+    model: SignalResNet | ImageResNet, encoded: NDArray[np.float32], batch_size: int = 256
 ) -> dict[str, NDArray[np.float32]]:
     model.eval()
     outs: dict[str, list[NDArray[np.float32]]] = {k: [] for k in model.heads}
@@ -449,13 +558,19 @@ def _predict(
     return {k: np.concatenate(v) for k, v in outs.items()}
 
 
+def _nanmean(values: NDArray[np.float64]) -> float:
+    """Mean of the finite values (NaN, without a warning, when there is none)."""
+    ok = np.isfinite(values)
+    return float(values[ok].mean()) if ok.any() else float("nan")
+
+
 def _evaluate(probs: Mapping[str, NDArray[np.float32]], split: _Split) -> dict[str, Any]:
     has = split.has_superclass
     ch = per_class_auroc(split.challenge, probs["challenge"])
     sup = per_class_auroc(split.superclass[has], probs["superclass"][has])
     return {
-        "challenge_auroc": float(np.nanmean(ch)),
-        "superclass_auroc": float(np.nanmean(sup)),
+        "challenge_auroc": _nanmean(ch),
+        "superclass_auroc": _nanmean(sup),
         "challenge_auroc_per_class": dict(zip(CHALLENGE_LABELS, map(float, ch), strict=True)),
         "superclass_auroc_per_class": dict(zip(SUPERCLASSES, map(float, sup), strict=True)),
     }
@@ -479,6 +594,11 @@ def train_classifier(
     ``resume=True`` continues from there.
     """
     config.check()
+    kind = get_model_spec(config.model).input
+    if kind == "image":
+        return _train_image(config, resume=resume, log=log)
+    if kind == "ensemble":
+        return fit_ensemble_model(config, log=log)
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     start = time.monotonic()
@@ -687,12 +807,18 @@ def train_classifier(
     return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
 
 
-def _check_onnx(model: SignalResNet, path: Path, x: NDArray[np.float32]) -> None:
+def _check_onnx(
+    model: SignalResNet | ImageResNet,
+    path: Path,
+    x: NDArray[np.float32],
+    *,
+    input_name: str = "signal",
+) -> None:
     """Raise if onnxruntime's output differs from torch's on ``x``."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"signal": x})
+    got = sess.run(None, {input_name: x})
     want = _predict(model, x)
     for name, value in zip(model.heads, got, strict=True):
         err = float(np.max(np.abs(value - want[name])))
@@ -715,8 +841,10 @@ def write_model_card(
         f"- data: {t['data']}; training folds {t['train_folds']}, validation (epoch choice and "
         f"thresholds) folds {t['val_folds']}; fold 9 is reserved for `benchmarks/classify.py`",
         f"- command: `ecgscan train classifier --model {config.model} --ptbxl PTBXL_DIR "
-        f"--epochs {config.epochs} --loss {config.loss}"
+        + ("--ptbxl-plus PTBXL_PLUS_DIR " if config.ptbxl_plus else "")
+        + f"--epochs {config.epochs} --loss {config.loss}"
         + (f" --activation {config.activation}" if config.activation else "")
+        + (f" --seed {config.seed}" if config.seed else "")
         + "`",
         f"- commit: {t['commit']}; seed {t['seed']}; {t['parameters'] / 1e6:.2f} M parameters; "
         f"{t['epochs_run']} epochs in {t['minutes']} min on one CPU thread; "
@@ -750,5 +878,652 @@ def write_model_card(
         f"{aug['superclass_auroc']:.3f}.",
         "",
     ]
+    path.write_text("\n".join(lines))
+    return path
+
+
+# ========================================================================= image training
+def _augment_pages(x: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.uint8]:
+    """Small random affine warps (scale, shift, rotation), contrast, brightness and noise."""
+    import cv2
+
+    out = np.empty_like(x)
+    h, w = x.shape[1:]
+    for i, img in enumerate(x):
+        scale = rng.uniform(0.9, 1.1)
+        angle = rng.uniform(-3.0, 3.0)
+        m = np.asarray(cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale), dtype=np.float64)
+        m[:, 2] += rng.uniform(-0.05, 0.05, 2) * np.array([w, h], dtype=np.float64)
+        warped = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=255)  # fmt: skip
+        f = warped.astype(np.float32)
+        f = (f - 128.0) * rng.uniform(0.7, 1.3) + 128.0 + rng.uniform(-30, 30)
+        f += rng.normal(0.0, rng.uniform(0.0, 8.0), f.shape).astype(np.float32)
+        out[i] = np.clip(f, 0, 255).astype(np.uint8)
+    return out
+
+
+def _load_page_splits(
+    config: TrainConfig, size: tuple[int, int], log: Callable[[str], None]
+) -> dict[str, _Split]:
+    """Rendered-page thumbnails (as ``_Split.signals``) with both label sets, by split."""
+    import cv2
+
+    from ..data.labels import labels_to_matrix
+    from ..data.ptbxl import PTBXL
+    from ._common import page_ecg_ids, render_page_cache
+
+    db = PTBXL(config.ptbxl, ptbxl_plus=config.ptbxl_plus)
+    ids, is_val = page_ecg_ids(
+        db.ecg_ids(folds=list(config.train_folds), fs=100),
+        db.ecg_ids(folds=list(config.val_folds), fs=100),
+        n_train=config.pages_train if config.limit is None else config.limit,
+        n_val=config.pages_val if config.limit is None else max(2, config.limit // 4),
+    )
+    pages, done = render_page_cache(
+        config.ptbxl,
+        ids,
+        cache_dir=None if config.limit is not None else config.cache_dir,
+        max_minutes=config.render_minutes,
+        verbose=True,
+    )
+    if done < len(ids):
+        log(f"  only {done} of {len(ids)} pages rendered (time limit); training on those")
+    ids, is_val, pages = ids[:done], is_val[:done], pages[:done]
+    if tuple(pages.shape[1:]) != size:
+        pages = np.stack([cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+                          for p in pages])  # fmt: skip
+    challenge = db.challenge_labels
+    out: dict[str, _Split] = {}
+    for split, sel in (("train", ~is_val), ("val", is_val)):
+        sid = ids[sel]
+        ych = labels_to_matrix([challenge.loc[int(e)] for e in sid])
+        ysup = superclass_matrix(list(db.database.loc[sid, "scp_codes"]), db.scp_statements)
+        out[split] = _Split(sid, pages[sel], ych, ysup)
+    return out
+
+
+def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None]) -> TrainResult:
+    """:func:`train_classifier` for the image models (rendered pages instead of signals)."""
+    from ..classify._image import encode_pages
+
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    start = time.monotonic()
+    out_dir = Path(config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    spec = get_model_spec(config.model)
+    arch = {**dict(spec.defaults), **config.arch}
+    size = (int(arch["height"]), int(arch["width"]))
+    arch["widths"], arch["blocks"] = list(arch["widths"]), list(arch["blocks"])
+    log(f"rendering/loading pages of folds {list(config.train_folds)} (train) and "
+        f"{list(config.val_folds)} (val)")  # fmt: skip
+    splits = _load_page_splits(config, size, log)
+    train, val = splits["train"], splits["val"]
+    log(f"  {len(train.ecg_ids)} training and {len(val.ecg_ids)} validation pages "
+        f"({time.monotonic() - start:.0f} s)")  # fmt: skip
+    model = create_model(config.model, **arch)
+    assert isinstance(model, ImageResNet)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model {config.model!r}: {n_params / 1e6:.2f} M parameters, {arch}, input {size}")
+    steps_per_epoch = math.ceil(len(train.ecg_ids) / config.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
+    )
+    rng = np.random.default_rng(config.seed)
+    epoch, step_in_epoch = 0, 0
+    best: dict[str, Any] = {"score": -np.inf, "epoch": -1, "state": None, "metrics": None}
+    history: list[dict[str, Any]] = []
+    order = rng.permutation(len(train.ecg_ids))
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        epoch, step_in_epoch, order = ck["epoch"], ck["step"], ck["order"]
+        best, history = ck["best"], ck["history"]
+        log(f"resumed from {ckpt_path} at epoch {epoch + 1}, step {step_in_epoch}")
+
+    def save_checkpoint() -> None:
+        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step_in_epoch,
+                    "order": order, "best": best, "history": history,
+                    "config": dataclasses.asdict(config)}, tmp)  # fmt: skip
+        tmp.replace(ckpt_path)
+
+    val_x = encode_pages(val.signals)
+    last_ckpt = time.monotonic()
+    stopped_early = False
+    while epoch < config.epochs:
+        model.train()
+        t0, losses = time.monotonic(), []
+        for step in range(step_in_epoch, steps_per_epoch):
+            idx = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
+            pages = train.signals[idx]
+            if config.augment:
+                pages = _augment_pages(pages, rng)
+            x = torch.from_numpy(encode_pages(pages))
+            scores = model(x)
+            ych = torch.from_numpy(train.challenge[idx])
+            ysup = torch.from_numpy(train.superclass[idx])
+            loss = multilabel_loss(model, scores["challenge"], ych, "challenge", loss=config.loss)
+            loss = loss + config.superclass_weight * multilabel_loss(
+                model, scores["superclass"], ysup, "superclass", loss=config.loss,
+                mask=torch.from_numpy(train.has_superclass[idx]),
+            )  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            step_in_epoch = step + 1
+            if time.monotonic() - last_ckpt > 60 * config.checkpoint_minutes:
+                save_checkpoint()
+                last_ckpt = time.monotonic()
+            if config.max_minutes and time.monotonic() - start > 60 * config.max_minutes:
+                stopped_early = True
+                break
+        if stopped_early:
+            log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
+            break
+        metrics = _evaluate(_predict(model, val_x, batch_size=32), val)
+        score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
+            k: v for k, v in metrics.items() if not k.endswith("per_class")}})  # fmt: skip
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, val AUROC challenge "
+            f"{metrics['challenge_auroc']:.4f}, superclass {metrics['superclass_auroc']:.4f} "
+            f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
+        if score > best["score"]:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best = {"score": score, "epoch": epoch + 1, "metrics": metrics, "state": state}
+        epoch, step_in_epoch = epoch + 1, 0
+        order = rng.permutation(len(train.ecg_ids))
+        save_checkpoint()
+        last_ckpt = time.monotonic()
+
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    p_val = _predict(model, val_x, batch_size=32)
+    thresholds = choose_thresholds(
+        val.challenge, p_val["challenge"], method=config.threshold_method
+    )
+    has = val.has_superclass
+    sup_thresholds = choose_thresholds(val.superclass[has], p_val["superclass"][has],
+                                       method=config.threshold_method)  # fmt: skip
+    f1 = _f1_per_class(val.challenge, p_val["challenge"] >= thresholds)
+    val_metrics = {
+        "epoch": best["epoch"],
+        "clean": _evaluate(p_val, val),
+        "challenge_f1": dict(zip(CHALLENGE_LABELS, map(float, f1), strict=True)),
+        "n_val": len(val.ecg_ids),
+        "n_train": len(train.ecg_ids),
+    }
+    minutes = (time.monotonic() - start) / 60
+    onnx_config = {
+        "format": 1,
+        "model": config.model,
+        "input": "image",
+        "size": list(size),
+        "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
+        "thresholds": {
+            "challenge": [round(float(t), 6) for t in thresholds],
+            "superclass": [round(float(t), 6) for t in sup_thresholds],
+        },
+        "threshold_method": config.threshold_method,
+        "architecture": arch,
+        "training": {
+            "data": "pages rendered by ecgscan.render (style 'random', 72-96 DPI) of PTB-XL "
+            "1.0.3 records (100 Hz)",
+            "train_folds": list(config.train_folds),
+            "val_folds": list(config.val_folds),
+            "pages_train": len(train.ecg_ids),
+            "pages_val": len(val.ecg_ids),
+            "epochs_run": len(history),
+            "best_epoch": best["epoch"],
+            "loss": config.loss,
+            "augment": config.augment,
+            "seed": config.seed,
+            "commit": _git_commit(),
+            "minutes": round(minutes, 1),
+            "parameters": n_params,
+        },
+    }
+    onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
+                            input_shape=(1, 1, *size), input_name="image")  # fmt: skip
+    _check_onnx(model, onnx_path, val_x[:4], input_name="image")
+    summary = {"history": history, "val": val_metrics, "config": onnx_config}
+    (out_dir / "history.json").write_text(json.dumps(summary, indent=1))
+    card = write_image_model_card(out_dir / "MODEL_CARD.md", onnx_config, val_metrics, config)
+    log(f"wrote {onnx_path} and {card} ({minutes:.1f} min)")
+    return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
+
+
+def write_image_model_card(
+    path: Path, onnx_config: Mapping[str, Any], val_metrics: Mapping[str, Any], config: TrainConfig
+) -> Path:
+    """The Markdown model card of an image model."""
+    t = onnx_config["training"]
+    clean = val_metrics["clean"]
+    lines = [
+        f"# ecgscan classifier `{config.model}`",
+        "",
+        get_model_spec(config.model).summary + ".",
+        "",
+        "## Training",
+        "",
+        f"- data: {t['data']}; {t['pages_train']} pages of training folds {t['train_folds']}, "
+        f"{t['pages_val']} pages of validation folds {t['val_folds']} (epoch choice and "
+        "thresholds); fold 9 is reserved for `benchmarks/classify.py`",
+        f"- command: `ecgscan train classifier --model {config.model} --ptbxl PTBXL_DIR "
+        + ("--ptbxl-plus PTBXL_PLUS_DIR " if config.ptbxl_plus else "")
+        + f"--epochs {config.epochs} --batch-size {config.batch_size} --lr {config.lr:g}"
+        + (f" --max-minutes {config.max_minutes:g}" if config.max_minutes else "")
+        + (f" --seed {config.seed}" if config.seed else "")
+        + "`",
+        f"- commit: {t['commit']}; seed {t['seed']}; {t['parameters'] / 1e6:.2f} M parameters; "
+        f"{t['epochs_run']} epochs in {t['minutes']} min on one CPU thread; "
+        f"best epoch {t['best_epoch']}",
+        f"- input: the page in grey, stretched to {onnx_config['size'][0]} × "
+        f"{onnx_config['size'][1]} px (area averaging), inverted to [0, 1]",
+        "",
+        f"## Validation ({t['pages_val']} rendered pages of folds {t['val_folds']}, best epoch)",
+        "",
+        "| label | AUROC | F1 | threshold |",
+        "|---|---|---|---|",
+    ]
+    for i, name in enumerate(CHALLENGE_LABELS):
+        lines.append(
+            f"| {name} | {clean['challenge_auroc_per_class'][name]:.3f} | "
+            f"{val_metrics['challenge_f1'][name]:.3f} | "
+            f"{onnx_config['thresholds']['challenge'][i]:.3f} |"
+        )
+    lines += [
+        f"| **macro** | {clean['challenge_auroc']:.3f} | "
+        f"{np.nanmean(list(val_metrics['challenge_f1'].values())):.3f} | |",
+        "",
+        f"PTB-XL superclass macro AUROC: {clean['superclass_auroc']:.3f}.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    return path
+
+
+# ============================================================================== ensemble
+def _member_sources(config: TrainConfig) -> list[tuple[str, Path]]:
+    """``(registry name, ONNX file)`` of every ensemble member.
+
+    ``config.members`` entries are ``NAME`` (the shipped file of that registered model) or
+    ``NAME=PATH`` (a freshly trained file); by default the registry's member list.
+    """
+    from importlib import resources
+
+    spec = get_model_spec(config.model)
+    entries = list(config.members) or list(spec.members)
+    out: list[tuple[str, Path]] = []
+    for entry in entries:
+        name, _, file = entry.partition("=")
+        member = get_model_spec(name)
+        if member.input == "ensemble":
+            raise EcgscanError(f"ensemble member {name!r} is itself an ensemble")
+        if file:
+            path = Path(file)
+        elif member.weights is not None:
+            path = Path(str(resources.files("ecgscan") / "models" / "classifier" / member.weights))
+        else:
+            raise EcgscanError(
+                f"ensemble member {name!r} ships no weights; give its file as {name}=PATH.onnx"
+            )
+        if not path.is_file():
+            raise EcgscanError(f"ensemble member {name!r}: file {str(path)!r} not found")
+        out.append((name, path))
+    if not any(get_model_spec(n).input == "signal" for n, _ in out):
+        raise EcgscanError("an ensemble needs at least one signal member")
+    return out
+
+
+def _aurocs(
+    y: Mapping[str, NDArray[Any]], p: Mapping[str, NDArray[Any]], has: NDArray[np.bool_]
+) -> dict[str, float]:
+    """Macro AUROC of both heads (superclasses on the records that have one)."""
+    return {
+        "challenge_auroc": _nanmean(per_class_auroc(y["challenge"], p["challenge"])),
+        "superclass_auroc": _nanmean(per_class_auroc(y["superclass"][has], p["superclass"][has])),
+    }
+
+
+def _macro_f(y: NDArray[Any], p: NDArray[Any], thr: NDArray[Any], exclusive: str | None) -> float:
+    """Challenge macro F (classes with positives) of thresholded ``p``, optionally with the
+    Acute MI / Old MI exclusivity decided by ``'probability'`` or ``'ratio'`` (to threshold)."""
+    pred = p >= thr
+    if exclusive is not None:
+        i, j = CHALLENGE_LABELS.index("Acute MI"), CHALLENGE_LABELS.index("Old MI")
+        si, sj = (
+            (p[:, i], p[:, j])
+            if exclusive == "probability"
+            else (p[:, i] / thr[i], p[:, j] / thr[j])
+        )
+        both = pred[:, i] & pred[:, j]
+        pred[both & (si >= sj), j] = False
+        pred[both & (si < sj), i] = False
+    f1 = _f1_per_class(y, pred)
+    return float(np.nanmean(np.where(y.sum(0) > 0, f1, np.nan)))
+
+
+def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:
+    """Fit the ensemble on the validation folds: Platt calibration per member and class, the
+    image member's weight, thresholds per member set; write ``ensemble.json``, copies of the
+    member files, and a model card into ``config.output``.
+
+    Signal members are calibrated on the validation signals, clean and once distorted (the
+    same copy the signal trainer uses for its thresholds); image members on the rendered
+    validation pages (the page cache of ``--model image``). The weight of the image members and
+    the ``'signal+image'`` thresholds are chosen on those pages' records, with the distorted
+    signals standing in for the digitized pages.
+    """
+    import shutil
+
+    from ..classify._ensemble import (
+        EXCLUSIVE_LABELS,
+        apply_platt,
+        choose_member_weight,
+        combine,
+        fit_platt,
+    )
+    from ..classify._image import page_thumbnail
+    from ..classify._predict import ImageClassifier, SignalClassifier, _load_file
+
+    start = time.monotonic()
+    out_dir = Path(config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = _member_sources(config)
+    members = [_load_file(path, name=name) for name, path in sources]
+    log(f"members: {', '.join(f'{n} ({p})' for n, p in sources)}")
+    sig_idx = [i for i, m in enumerate(members) if isinstance(m, SignalClassifier)]
+    img_idx = [i for i, m in enumerate(members) if isinstance(m, ImageClassifier)]
+
+    # validation signals: clean + one distorted copy
+    splits = load_ptbxl_splits(config.ptbxl, folds={"val": config.val_folds}, fs=100.0,
+                               n_samples=config.n_samples, ptbxl_plus=config.ptbxl_plus,
+                               cache_dir=config.cache_dir, limit=config.limit)  # fmt: skip
+    val = splits["val"]
+    val_aug = augment_batch(val.signals, np.random.default_rng(12345), fs=100.0,
+                            config=AugmentConfig())  # fmt: skip
+    heads = ("challenge", "superclass")
+    y = {"challenge": val.challenge, "superclass": val.superclass}
+    has = val.has_superclass
+
+    def run_signal(m: SignalClassifier, sig: NDArray[np.float32]) -> dict[str, NDArray[Any]]:
+        if m.fs != 100.0:
+            raise EcgscanError(f"signal member {m.name!r} reads {m.fs:g} Hz; only 100 Hz is fitted")
+        outs: dict[str, list[NDArray[Any]]] = {h: [] for h in heads}
+        for k in range(0, len(sig), 256):
+            for h, v in zip(m.outputs, m._run(sig[k : k + 256]), strict=True):
+                outs[h].append(v)
+        return {h: np.concatenate(v).astype(np.float64) for h, v in outs.items()}
+
+    raw_clean = {i: run_signal(members[i], val.signals) for i in sig_idx}
+    raw_aug = {i: run_signal(members[i], val_aug) for i in sig_idx}
+    calibration: dict[int, dict[str, tuple[NDArray[Any], NDArray[Any]]]] = {}
+    for i in sig_idx:
+        calibration[i] = {}
+        for h in heads:
+            rows = np.ones(len(val.ecg_ids), bool) if h == "challenge" else has
+            yy = np.concatenate([y[h][rows], y[h][rows]])
+            pp = np.concatenate([raw_clean[i][h][rows], raw_aug[i][h][rows]])
+            calibration[i][h] = fit_platt(yy, pp)
+
+    # weights of the signal members: each further member's share of the running mix is chosen
+    # on the validation signals (clean + distorted) by the mean macro AUROC of both heads
+    cal_both = {
+        i: {h: apply_platt(np.concatenate([raw_clean[i][h], raw_aug[i][h]]), *calibration[i][h])
+            for h in heads}
+        for i in sig_idx
+    }  # fmt: skip
+    has2 = np.concatenate([has, has])
+    y2 = {h: np.concatenate([y[h], y[h]]) for h in heads}
+    weights = {i: 0.0 for i in sig_idx}
+    weights[sig_idx[0]] = 1.0
+    running = dict(cal_both[sig_idx[0]])
+    for i in sig_idx[1:]:
+        w_i, _ = choose_member_weight(
+            [y2["challenge"], y2["superclass"][has2]],
+            [running["challenge"], running["superclass"][has2]],
+            [cal_both[i]["challenge"], cal_both[i]["superclass"][has2]],
+            grid=tuple(np.round(np.arange(0.0, 0.91, 0.05), 2)),
+        )
+        for k in weights:
+            weights[k] *= 1 - w_i
+        weights[i] = w_i
+        running = {h: (1 - w_i) * running[h] + w_i * cal_both[i][h] for h in heads}
+        log(f"  signal member {members[i].name!r}: weight {w_i:.2f} of the signal average")
+    sig_w = [weights[i] for i in sig_idx]
+
+    def signal_mix(raw: Mapping[int, Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any]]:
+        return {h: combine([apply_platt(raw[i][h], *calibration[i][h]) for i in sig_idx],
+                           sig_w) for h in heads}  # fmt: skip
+
+    ens_clean, ens_aug = signal_mix(raw_clean), signal_mix(raw_aug)
+    thresholds: dict[str, dict[str, list[float]]] = {}
+    both_y = {h: np.concatenate([y[h], y[h]]) for h in heads}
+    both_p = {h: np.concatenate([ens_clean[h], ens_aug[h]]) for h in heads}
+    thr_sig = {
+        "challenge": choose_thresholds(both_y["challenge"], both_p["challenge"]),
+        "superclass": choose_thresholds(both_y["superclass"][has2], both_p["superclass"][has2]),
+    }
+    thresholds["signal"] = {h: [round(float(t), 6) for t in v] for h, v in thr_sig.items()}
+
+    report: dict[str, Any] = {"n_val_signals": len(val.ecg_ids)}
+    for name, mix in (("clean", ens_clean), ("augmented", ens_aug)):
+        report[f"signal_{name}"] = _aurocs(y, mix, has)
+        for rule in (None, "probability", "ratio"):
+            f = _macro_f(y["challenge"], mix["challenge"], thr_sig["challenge"], rule)
+            report[f"signal_{name}"][f"macro_f_{rule or 'none'}"] = f
+    # exclusivity rule: the best of none / probability / ratio on clean + distorted validation
+    rule_scores = {
+        rule: report["signal_clean"][f"macro_f_{rule}"]
+        + report["signal_augmented"][f"macro_f_{rule}"]
+        for rule in ("none", "probability", "ratio")
+    }
+    exclusive_by = max(rule_scores, key=lambda k: (round(rule_scores[k], 6), k != "none"))
+    log(
+        f"  Acute MI / Old MI exclusivity: {exclusive_by} (validation macro F, clean + distorted: "
+        + ", ".join(f"{k} {v / 2:.4f}" for k, v in rule_scores.items())
+        + ")"
+    )
+    for i in sig_idx:
+        report[f"member_{members[i].name}_clean"] = _aurocs(y, raw_clean[i], has)
+    if img_idx:
+        from ..data.ptbxl import PTBXL
+        from ._common import page_ecg_ids, render_page_cache
+
+        db = PTBXL(config.ptbxl, ptbxl_plus=config.ptbxl_plus)
+        if config.limit is None:  # the image trainer's page cache (its validation pages)
+            ids, is_val = page_ecg_ids(
+                db.ecg_ids(folds=list(config.train_folds), fs=100),
+                db.ecg_ids(folds=list(config.val_folds), fs=100),
+                n_train=config.pages_train,
+                n_val=config.pages_val,
+            )
+        else:  # smoke runs: a few pages of the loaded validation records
+            ids, is_val = (
+                val.ecg_ids[: config.limit],
+                np.ones(min(config.limit, len(val.ecg_ids)), bool),
+            )
+        pages, done = render_page_cache(
+            config.ptbxl, ids, cache_dir=None if config.limit is not None else config.cache_dir,
+            max_minutes=config.render_minutes,
+        )  # fmt: skip
+        sel = np.flatnonzero(is_val[:done])
+        pos = {int(e): k for k, e in enumerate(val.ecg_ids)}
+        sel = np.asarray([k for k in sel if int(ids[k]) in pos], dtype=np.int64)
+        rows = np.asarray([pos[int(ids[k])] for k in sel], dtype=np.int64)
+        log(f"  {len(rows)} rendered validation pages for the image members")
+        yp = {h: y[h][rows] for h in heads}
+        hasp = has[rows]
+        img_cal: dict[str, list[NDArray[Any]]] = {h: [] for h in heads}
+        for i in img_idx:
+            m = members[i]
+            assert isinstance(m, ImageClassifier)
+            raw = m.predict_proba([page_thumbnail(pages[k], size=m.size) for k in sel])
+            calibration[i] = {}
+            for h in heads:
+                r = np.ones(len(rows), bool) if h == "challenge" else hasp
+                calibration[i][h] = fit_platt(yp[h][r], raw[h][r])
+                img_cal[h].append(apply_platt(raw[h], *calibration[i][h]))
+            report[f"member_{m.name}_pages"] = _aurocs(yp, raw, hasp)
+        img_mix = {h: combine(img_cal[h], [1.0] * len(img_idx)) for h in heads}
+        base = {h: ens_aug[h][rows] for h in heads}
+        w, scores = choose_member_weight(
+            [yp["challenge"], yp["superclass"][hasp]],
+            [base["challenge"], base["superclass"][hasp]],
+            [img_mix["challenge"], img_mix["superclass"][hasp]],
+            grid=tuple(np.round(np.arange(0.0, 0.91, 0.05), 2)),
+        )
+        log(f"  image weight in the average: {w:.2f} (validation score {max(scores):.4f} vs "
+            f"{scores[0]:.4f} without images)")  # fmt: skip
+        total_img = w / (1 - w) * sum(sig_w)
+        for i in img_idx:
+            weights[i] = round(total_img / len(img_idx), 6)
+        mixed = {h: (1 - w) * base[h] + w * img_mix[h] for h in heads}
+        if w > 0:
+            thr_mix = {
+                "challenge": choose_thresholds(yp["challenge"], mixed["challenge"]),
+                "superclass": choose_thresholds(yp["superclass"][hasp], mixed["superclass"][hasp]),
+            }
+        else:  # the image adds nothing: same rule as signal alone
+            thr_mix = thr_sig
+        thr_img = {
+            "challenge": choose_thresholds(yp["challenge"], img_mix["challenge"]),
+            "superclass": choose_thresholds(yp["superclass"][hasp], img_mix["superclass"][hasp]),
+        }
+        thresholds["signal+image"] = {
+            h: [round(float(t), 6) for t in v] for h, v in thr_mix.items()
+        }
+        thresholds["image"] = {h: [round(float(t), 6) for t in v] for h, v in thr_img.items()}
+        grid = map(str, np.round(np.arange(0.0, 0.91, 0.05), 2))
+        sig_a, mix_a = _aurocs(yp, base, hasp), _aurocs(yp, mixed, hasp)
+        report["pages"] = {
+            "n": len(rows),
+            "image_weight": w,
+            "weight_scores": dict(zip(grid, scores, strict=True)),
+            "signal_distorted_challenge_auroc": sig_a["challenge_auroc"],
+            "mixed_challenge_auroc": mix_a["challenge_auroc"],
+            "signal_distorted_superclass_auroc": sig_a["superclass_auroc"],
+            "mixed_superclass_auroc": mix_a["superclass_auroc"],
+        }
+
+    entries = []
+    for i, (name, path) in enumerate(sources):
+        file = get_model_spec(name).weights or path.name
+        if path.resolve() != (out_dir / file).resolve():
+            shutil.copyfile(path, out_dir / file)
+        entries.append({
+            "name": name,
+            "file": file,
+            "input": members[i].input,
+            "weight": weights[i],
+            "calibration": {h: {"a": [round(float(v), 6) for v in a],
+                                "b": [round(float(v), 6) for v in b]}
+                            for h, (a, b) in calibration[i].items()},
+        })  # fmt: skip
+    minutes = (time.monotonic() - start) / 60
+    ens_config = {
+        "format": 1,
+        "model": config.model,
+        "input": "ensemble",
+        "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
+        "members": entries,
+        "thresholds": thresholds,
+        "exclusive": [] if exclusive_by == "none" else [list(g) for g in EXCLUSIVE_LABELS],
+        "exclusive_by": "probability" if exclusive_by == "none" else exclusive_by,
+        "combination": "weighted mean of Platt-calibrated member probabilities",
+        "training": {
+            "val_folds": list(config.val_folds),
+            "commit": _git_commit(),
+            "minutes": round(minutes, 1),
+        },
+        "validation": report,
+    }
+    json_path = out_dir / (get_model_spec(config.model).weights or "ensemble.json")
+    json_path.write_text(json.dumps(ens_config, indent=1))
+    card = write_ensemble_card(out_dir / "MODEL_CARD_ensemble.md", ens_config)
+    log(f"wrote {json_path} and {card} ({minutes:.1f} min)")
+    return TrainResult(json_path, card, ens_config, report, minutes)
+
+
+def write_ensemble_card(path: Path, ens: Mapping[str, Any]) -> Path:
+    """The ensemble's Markdown model card: members, weights, the rule, validation figures."""
+    rep = ens["validation"]
+    lines = [
+        f"# ecgscan classifier `{ens['model']}`",
+        "",
+        get_model_spec(str(ens["model"])).summary + ".",
+        "",
+        "## Members",
+        "",
+        "| member | reads | weight | file |",
+        "|---|---|---|---|",
+    ]
+    for m in ens["members"]:
+        lines.append(f"| `{m['name']}` | {m['input']} | {m['weight']:g} | `{m['file']}` |")
+    lines += [
+        "",
+        "## Rule",
+        "",
+        "1. each member's probability of each class (both heads) is calibrated by Platt scaling "
+        "fitted on validation data: `p' = sigmoid(a * logit(p) + b)` (the `calibration` entries "
+        "of `ensemble.json`);",
+        "2. the ensemble probability is the weighted mean `sum(w_m p'_m) / sum(w_m)` over the "
+        "members that apply to the input (signal members: a record, given or digitized from the "
+        "page; image members: the page); the weights maximise the mean of the two heads' macro "
+        "AUROC on validation data (each further signal member's share on the validation "
+        "signals, the image members' share on rendered validation pages);",
+        "3. per-class thresholds, F1-optimal on validation data, one set per combination of "
+        f"members ({', '.join(f'`{k}`' for k in ens['thresholds'])});",
+        (
+            "4. of Acute MI and Old MI at most one is predicted (decided by "
+            f"{ens['exclusive_by']}; chosen on validation among none / probability / "
+            "probability-to-threshold ratio)."
+            if ens["exclusive"]
+            else "4. Acute MI and Old MI are not made exclusive: neither rule (by probability, by "
+            "probability-to-threshold ratio) helped on validation."
+        ),
+        "",
+        f"## Validation (PTB-XL folds {ens['training']['val_folds']})",
+        "",
+        "| set | Challenge macro AUROC | superclass macro AUROC | macro F | F, MI excl. by "
+        "probability | F, MI excl. by ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in ("signal_clean", "signal_augmented"):
+        r = rep[key]
+        lines.append(f"| signal members, {key.split('_')[1]} | {r['challenge_auroc']:.3f} | "
+                     f"{r['superclass_auroc']:.3f} | {r['macro_f_none']:.3f} | "
+                     f"{r['macro_f_probability']:.3f} | {r['macro_f_ratio']:.3f} |")  # fmt: skip
+    for key, r in rep.items():
+        if key.startswith("member_"):
+            name, _, where = key[7:].rpartition("_")
+            lines.append(f"| `{name}` alone, {where} | {r['challenge_auroc']:.3f} | "
+                         f"{r['superclass_auroc']:.3f} | | | |")  # fmt: skip
+    if "pages" in rep:
+        pg = rep["pages"]
+        lines += [
+            "",
+            f"Image weight chosen on {pg['n']} rendered validation pages (with the distorted "
+            "signals of the same records standing in for digitized pages): "
+            f"{pg['image_weight']:.2f} of the average. Challenge macro AUROC "
+            f"{pg['signal_distorted_challenge_auroc']:.3f} (signal) → "
+            f"{pg['mixed_challenge_auroc']:.3f} (signal + image); superclass "
+            f"{pg['signal_distorted_superclass_auroc']:.3f} → {pg['mixed_superclass_auroc']:.3f}.",
+        ]
+    lines.append("")
     path.write_text("\n".join(lines))
     return path

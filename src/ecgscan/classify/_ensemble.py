@@ -1,0 +1,327 @@
+"""The ensemble classifier: a calibrated weighted average of signal and image models.
+
+How it combines its members (what ``ensemble.json`` holds and its model card states):
+
+1. **Calibration.** Each member's probability ``p`` of each class (both heads) is mapped by
+   Platt scaling fitted on that member's validation predictions:
+   ``p' = sigmoid(a · logit(p) + b)`` with one ``(a, b)`` per member and class.
+2. **Averaging.** The ensemble probability is ``Σ w_m p'_m / Σ w_m`` over the members that
+   apply to the input: signal members need a record (given, or digitized from the page),
+   image members need the page. A record without an image is classified by the signal members
+   alone; the weights are renormalised over the members used.
+3. **Thresholds.** Per class, chosen (F1-optimal) on validation data for each *set* of members
+   that can occur (``'signal'``, ``'signal+image'``, ``'image'``), since an average over fewer
+   members has another distribution.
+4. **Mutually exclusive labels** (``exclusive``: Acute MI and Old MI, which never occur
+   together in PTB-XL): when both pass their thresholds only one is kept, the more probable
+   (``exclusive_by='probability'``) or the one further above its threshold (``'ratio'``);
+   the rule (or none) is chosen on validation data.
+
+Fitting (:func:`fit_platt`, :func:`choose_member_weight`) is plain NumPy; the command
+``ecgscan train classifier --model ensemble`` runs it on PTB-XL fold 8 and writes the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..data.record import Record
+from ..errors import EcgscanError, InputFileError
+from ._predict import (
+    ImageClassifier,
+    Prediction,
+    SignalClassifier,
+    load_classifier,
+    make_prediction,
+    override_thresholds,
+)
+from ._signal import prepare_record
+
+__all__ = [
+    "EXCLUSIVE_LABELS",
+    "EnsembleClassifier",
+    "apply_platt",
+    "choose_member_weight",
+    "combine",
+    "fit_platt",
+]
+
+#: Challenge labels of which at most one is predicted (the most probable).
+EXCLUSIVE_LABELS: tuple[tuple[str, ...], ...] = (("Acute MI", "Old MI"),)
+
+_EPS = 1e-6
+
+
+def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    q = np.clip(p, _EPS, 1 - _EPS)
+    return np.asarray(np.log(q) - np.log1p(-q))
+
+
+def fit_platt(
+    y_true: ArrayLike, prob: ArrayLike, *, l2: float = 1e-3, iterations: int = 50
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Platt scaling per class: ``(a, b)`` minimising the log-loss of ``sigmoid(a·logit(p)+b)``.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n, k)
+        0/1 labels.
+    prob : array_like, shape (n, k)
+        The model's probabilities.
+    l2 : float
+        Ridge penalty pulling ``(a, b)`` towards the identity ``(1, 0)`` (keeps rare classes
+        stable).
+    iterations : int
+        Newton steps.
+
+    Returns
+    -------
+    a, b : ndarray, shape (k,)
+        Classes with no positive or no negative example keep the identity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.01, 0.99, (2000, 1))
+    >>> y = rng.uniform(size=p.shape) < p                 # already calibrated
+    >>> a, b = fit_platt(y, p)
+    >>> bool(abs(a[0] - 1) < 0.15 and abs(b[0]) < 0.15)
+    True
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(prob, dtype=np.float64)
+    if y.ndim == 1:
+        y, p = y[:, None], p.reshape(-1, 1)
+    if y.shape != p.shape or y.ndim != 2:
+        raise EcgscanError(
+            f"y_true and prob must have the same (n, k) shape; got {y.shape}, {p.shape}"
+        )
+    n, k = y.shape
+    a, b = np.ones(k), np.zeros(k)
+    z = _logit(p)
+    for c in range(k):
+        if not 0 < y[:, c].sum() < n:
+            continue
+        theta = np.array([1.0, 0.0])
+        x = np.stack([z[:, c], np.ones(n)], axis=1)
+        for _ in range(iterations):
+            q = 1.0 / (1.0 + np.exp(-(x @ theta)))
+            grad = x.T @ (q - y[:, c]) / n + l2 * (theta - (1.0, 0.0))
+            hess = (x.T * (q * (1 - q))) @ x / n + l2 * np.eye(2)
+            step = np.linalg.solve(hess, grad)
+            theta -= step
+            if np.max(np.abs(step)) < 1e-8:
+                break
+        a[c], b[c] = theta
+    return a, b
+
+
+def apply_platt(prob: ArrayLike, a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """``sigmoid(a · logit(prob) + b)`` column by column."""
+    z = _logit(np.asarray(prob, dtype=np.float64))
+    return np.asarray(1.0 / (1.0 + np.exp(-(z * np.asarray(a) + np.asarray(b)))))
+
+
+def combine(
+    calibrated: Sequence[NDArray[np.float64]], weights: Sequence[float]
+) -> NDArray[np.float64]:
+    """Weighted average ``Σ w_m p_m / Σ w_m`` of calibrated probabilities of equal shape."""
+    if not calibrated or len(calibrated) != len(weights):
+        raise EcgscanError("combine() needs one weight per calibrated probability array")
+    w = np.asarray(weights, dtype=np.float64)
+    if np.any(w < 0) or w.sum() <= 0:
+        raise EcgscanError(f"ensemble weights must be >= 0 with a positive sum, got {list(w)}")
+    return np.asarray(sum(wi * p for wi, p in zip(w, calibrated, strict=True)) / w.sum())
+
+
+def choose_member_weight(
+    y_true: Sequence[ArrayLike],
+    base: Sequence[ArrayLike],
+    extra: Sequence[ArrayLike],
+    *,
+    grid: Sequence[float] = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2)),
+) -> tuple[float, list[float]]:
+    """The weight ``w`` of ``extra`` in ``(1 - w)·base + w·extra`` maximising macro AUROC.
+
+    ``y_true``, ``base``, ``extra``: one array per head (e.g. Challenge labels and
+    superclasses); the score is the mean over heads of their macro AUROC.
+
+    Returns
+    -------
+    weight : float
+        The best ``w`` of ``grid`` (the smallest on ties).
+    scores : list of float
+        The score of every ``w`` of ``grid``.
+    """
+    from ._thresholds import macro_auroc
+
+    scores = []
+    for w in grid:
+        per_head = [
+            macro_auroc(y, (1 - w) * np.asarray(pb) + w * np.asarray(pe))
+            for y, pb, pe in zip(y_true, base, extra, strict=True)
+        ]
+        scores.append(float(np.mean(per_head)))
+    best = int(np.argmax(np.round(scores, 6)))
+    return float(grid[best]), scores
+
+
+class EnsembleClassifier:
+    """An ensemble loaded from its JSON file (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    path : path
+        ``ensemble.json`` written by ``ecgscan train classifier --model ensemble``. Members
+        are registered model names or ONNX files relative to the JSON's folder.
+    name : str, optional
+        Name reported in predictions.
+    """
+
+    input = "ensemble"
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"ensemble file {str(self.path)!r} not found")
+        try:
+            self.config: dict[str, Any] = json.loads(self.path.read_text())
+            entries = list(self.config["members"])
+            self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
+            self.thresholds: dict[str, dict[str, NDArray[np.float64]]] = {
+                key: {h: np.asarray(v, dtype=np.float64) for h, v in heads.items()}
+                for key, heads in self.config["thresholds"].items()
+            }
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputFileError(
+                f"{str(self.path)!r} is not an ecgscan ensemble file ({exc}); write it with "
+                "`ecgscan train classifier --model ensemble`"
+            ) from None
+        self.name = name or str(self.config.get("model", self.path.stem))
+        self.exclusive = [tuple(g) for g in self.config.get("exclusive", EXCLUSIVE_LABELS)]
+        self.exclusive_by = str(self.config.get("exclusive_by", "probability"))
+        self.members: list[SignalClassifier | ImageClassifier] = []
+        self.weights: list[float] = []
+        self.calibration: list[dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]] = []
+        for entry in entries:
+            self.members.append(self._load_member(entry))
+            self.weights.append(float(entry.get("weight", 1.0)))
+            self.calibration.append({
+                head: (np.asarray(c["a"], dtype=np.float64), np.asarray(c["b"], dtype=np.float64))
+                for head, c in entry.get("calibration", {}).items()
+            })  # fmt: skip
+        self.inputs = frozenset(m.input for m in self.members)
+
+    def _load_member(self, entry: Mapping[str, Any]) -> SignalClassifier | ImageClassifier:
+        from ._predict import _load_file
+
+        name = str(entry["name"])
+        local = self.path.parent / str(entry.get("file") or f"{name}.onnx")
+        ref = str(local) if local.is_file() else name
+        clf = _load_file(local, name=name) if local.is_file() else load_classifier(name)
+        if not isinstance(clf, SignalClassifier | ImageClassifier):
+            raise InputFileError(f"ensemble member {ref!r} must be a signal or image model")
+        if clf.heads != self.heads:
+            raise InputFileError(
+                f"ensemble member {ref!r} has other output heads than the ensemble"
+            )
+        return clf
+
+    def __repr__(self) -> str:
+        names = ", ".join(
+            f"{m.name}×{w:g}" for m, w in zip(self.members, self.weights, strict=True)
+        )
+        return f"EnsembleClassifier({self.name!r}, members=[{names}])"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The Challenge labels of the first head, in output order."""
+        return tuple(self.heads["challenge"])
+
+    def subset_key(self, used: Sequence[int]) -> str:
+        """Threshold-set key of the members ``used``: ``'signal'``, ``'signal+image'``, ..."""
+        kinds = sorted({self.members[i].input for i in used}, key=("signal", "image").index)
+        return "+".join(kinds)
+
+    def combine_member_probabilities(
+        self, member_probs: Mapping[int, Mapping[str, ArrayLike]]
+    ) -> tuple[dict[str, NDArray[np.float64]], str]:
+        """Calibrate and average raw member probabilities (member index → head → (n, k)).
+
+        Returns the ensemble probabilities per head and the threshold-set key of the members
+        given. Used by :meth:`predict` and by benchmarks that cache member outputs.
+        """
+        if not member_probs:
+            raise EcgscanError("no ensemble member applies to this input")
+        used = sorted(member_probs)
+        out: dict[str, NDArray[np.float64]] = {}
+        for head in self.heads:
+            cal = []
+            for i in used:
+                p = np.asarray(member_probs[i][head], dtype=np.float64)
+                a, b = self.calibration[i].get(head, (np.ones(p.shape[-1]), np.zeros(p.shape[-1])))
+                cal.append(apply_platt(p, a, b))
+            out[head] = combine(cal, [self.weights[i] for i in used])
+        return out, self.subset_key(used)
+
+    def predict(
+        self,
+        record: Record | None = None,
+        *,
+        image: Any = None,
+        thresholds: float | Mapping[str, float] | None = None,
+        name: str = "",
+    ) -> Prediction:
+        """Classify a record, a page image, or both (the page and its digitized record).
+
+        Members that need what is not given are left out; at least one must apply. With a
+        record only, ``predict(record)`` is a drop-in for :meth:`SignalClassifier.predict`.
+        """
+        member_probs: dict[int, Mapping[str, ArrayLike]] = {}
+        for i, member in enumerate(self.members):
+            if self.weights[i] <= 0:
+                continue
+            if isinstance(member, SignalClassifier) and record is not None:
+                member_probs[i] = member.predict_proba([record])
+            elif isinstance(member, ImageClassifier) and image is not None:
+                member_probs[i] = member.predict_proba([image])
+        if not member_probs:
+            have = (
+                "a record" if record is not None else "an image" if image is not None else "nothing"
+            )
+            raise EcgscanError(
+                f"ensemble {self.name!r} has no member for {have} (members read: "
+                f"{', '.join(sorted(self.inputs))})"
+            )
+        probs, key = self.combine_member_probabilities(member_probs)
+        if key not in self.thresholds:
+            raise EcgscanError(f"ensemble {self.name!r} has no thresholds for members {key!r}")
+        thr = dict(self.thresholds[key])
+        thr["challenge"] = override_thresholds(
+            thr["challenge"], self.heads["challenge"], thresholds
+        )
+        extra: dict[str, Any] = {}
+        first = next((m for m in self.members if isinstance(m, SignalClassifier)), None)
+        if record is not None and first is not None:
+            prepared = prepare_record(record, fs=first.fs)
+            extra = {"missing_leads": prepared.missing_leads,
+                     "resampled_from": prepared.resampled_from}  # fmt: skip
+        return make_prediction(
+            self.name,
+            self.heads,
+            {k: v[0] for k, v in probs.items()},
+            thr,
+            exclusive=self.exclusive,
+            exclusive_by=self.exclusive_by,
+            record=name or (record.name if record is not None else "image"),
+            members=tuple(self.members[i].name for i in sorted(member_probs)),
+            **extra,
+        )

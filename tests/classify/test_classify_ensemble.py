@@ -1,0 +1,154 @@
+"""The ensemble (the default classifier): calibration, averaging, members that apply."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgscan.classify import (
+    DEFAULT_MODEL,
+    EnsembleClassifier,
+    ImageClassifier,
+    SignalClassifier,
+    classify,
+    get_model_spec,
+    load_classifier,
+)
+from ecgscan.classify._ensemble import apply_platt, choose_member_weight, combine, fit_platt
+from ecgscan.data import Record
+from ecgscan.data.labels import CHALLENGE_LABELS
+from ecgscan.data.ptbxl import PTBXL
+from ecgscan.errors import EcgscanError
+
+
+@pytest.fixture(scope="module")
+def records(ptbxl_dir: Path) -> list[Record]:
+    db = PTBXL(ptbxl_dir)
+    return [db.record(e) for e in db.ecg_ids(folds=[9])[:4]]
+
+
+@pytest.fixture(scope="module")
+def ensemble() -> EnsembleClassifier:
+    clf = load_classifier("ensemble")
+    assert isinstance(clf, EnsembleClassifier)
+    return clf
+
+
+def test_platt_scaling_recovers_a_known_miscalibration() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.98, (20000, 2))
+    z = np.log(p / (1 - p))
+    true = 1 / (1 + np.exp(-(np.array([2.0, 0.5]) * z + np.array([-0.5, 1.0]))))
+    y = rng.uniform(size=p.shape) < true
+    a, b = fit_platt(y, p)
+    np.testing.assert_allclose(a, [2.0, 0.5], atol=0.1)
+    np.testing.assert_allclose(b, [-0.5, 1.0], atol=0.1)
+    cal = apply_platt(p, a, b)
+    assert np.abs(cal - true).mean() < 0.02
+    # a constant class keeps the identity
+    a1, b1 = fit_platt(np.zeros((10, 1)), np.full((10, 1), 0.3))
+    assert (a1[0], b1[0]) == (1.0, 0.0)
+
+
+def test_combine_is_a_weighted_mean_and_checks_weights() -> None:
+    p1, p2 = np.array([[0.2, 0.8]]), np.array([[0.6, 0.4]])
+    np.testing.assert_allclose(combine([p1, p2], [3.0, 1.0]), [[0.3, 0.7]])
+    with pytest.raises(EcgscanError, match="weights must be >= 0"):
+        combine([p1, p2], [1.0, -1.0])
+    y = np.array([[1], [0], [1], [0]])
+    w, scores = choose_member_weight([y], [np.array([[0.6], [0.4], [0.4], [0.6]])],
+                                     [np.array([[0.9], [0.1], [0.8], [0.2]])])  # fmt: skip
+    assert w > 0 and max(scores) == 1.0
+
+
+def test_ensemble_is_the_default_and_lists_its_members(ensemble: EnsembleClassifier) -> None:
+    assert DEFAULT_MODEL == "ensemble"
+    spec = get_model_spec("ensemble")
+    assert spec.input == "ensemble"
+    names = [m.name for m in ensemble.members]
+    assert names and set(names) <= set(spec.members)
+    assert "signal" in names
+    assert len(ensemble.weights) == len(names) and all(w >= 0 for w in ensemble.weights)
+    card = Path(ensemble.path).with_name("MODEL_CARD_ensemble.md").read_text()
+    for name in names:
+        assert f"`{name}`" in card
+    assert "Platt" in card
+    assert "signal" in ensemble.thresholds
+
+
+def test_a_record_uses_the_signal_members_with_the_card_s_rule(
+    ensemble: EnsembleClassifier, records: list[Record]
+) -> None:
+    rec = records[0]
+    pred = classify(rec)
+    assert pred.model == "ensemble"
+    signal_members = [m for m in ensemble.members if isinstance(m, SignalClassifier)]
+    assert pred.members == tuple(m.name for m in signal_members)
+    assert all(0.0 <= v <= 1.0 for v in pred.probabilities.values())
+    assert all(0.0 <= v <= 1.0 for v in pred.superclass_probabilities.values())
+    # recompute: Platt-calibrate each signal member's output with the JSON's (a, b), then the
+    # weighted mean over the signal members, as the model card states
+    config = json.loads(Path(ensemble.path).read_text())
+    num, den = np.zeros(len(CHALLENGE_LABELS)), 0.0
+    for entry, member in zip(config["members"], ensemble.members, strict=True):
+        if not isinstance(member, SignalClassifier) or entry["weight"] <= 0:
+            continue
+        raw = member.predict_proba([rec])["challenge"][0].astype(np.float64)
+        cal = entry["calibration"]["challenge"]
+        z = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
+        num += entry["weight"] / (1 + np.exp(-(np.asarray(cal["a"]) * z + np.asarray(cal["b"]))))
+        den += entry["weight"]
+    got = np.array([pred.probabilities[n] for n in CHALLENGE_LABELS])
+    np.testing.assert_allclose(got, num / den, atol=2e-5)
+    assert [pred.thresholds[n] for n in CHALLENGE_LABELS] == pytest.approx(
+        config["thresholds"]["signal"]["challenge"], abs=1e-6
+    )
+
+
+def test_an_image_uses_every_member_that_applies(ensemble: EnsembleClassifier) -> None:
+    import importlib
+
+    from _shared import shared_path
+
+    if not hasattr(importlib.import_module("ecgscan.digitize"), "digitize"):
+        pytest.skip("ecgscan.digitize.digitize is not available yet")
+    page = shared_path("images", "eik-dev", "A_clean", "00017_hr-0.png")
+    pred = classify(page)
+    used = {m.name for m, w in zip(ensemble.members, ensemble.weights, strict=True) if w > 0}
+    assert set(pred.members) == used
+    assert pred.record == "00017_hr-0"
+    assert all(0.0 <= v <= 1.0 for v in pred.probabilities.values())
+    image_members = [m for m in ensemble.members if isinstance(m, ImageClassifier)]
+    if image_members:  # the image model alone reads the page without digitizing it
+        alone = classify(page, model=image_members[0].name)
+        assert alone.members == () and alone.model == image_members[0].name
+        assert set(alone.probabilities) == set(CHALLENGE_LABELS)
+
+
+def test_an_image_model_refuses_a_record(records: list[Record]) -> None:
+    spec = get_model_spec("image")
+    assert spec.input == "image"
+    path = Path(str(load_classifier("signal").path)).with_name(spec.weights or "")
+    if not path.is_file():
+        pytest.skip("the image model is not shipped")
+    with pytest.raises(EcgscanError, match="reads page images"):
+        classify(records[0], model="image")
+
+
+def test_a_model_without_weights_says_how_to_train_it() -> None:
+    from ecgscan.classify import ModelSpec, register_model
+
+    spec = get_model_spec("signal-small")
+    register_model(ModelSpec("untrained-example", "signal", "test", spec.builder), replace=True)
+    with pytest.raises(EcgscanError, match="ships no trained weights"):
+        load_classifier("untrained-example")
+
+
+def test_a_broken_ensemble_file_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "ensemble.json"
+    bad.write_text(json.dumps({"members": []}))
+    with pytest.raises(EcgscanError, match="not an ecgscan ensemble file"):
+        load_classifier(bad)

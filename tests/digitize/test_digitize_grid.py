@@ -1,0 +1,38 @@
+"""The grid stage: period of the 1-mm grid in px/mm on renders and real scans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _shared import shared_path
+from ecgscan.data.synthetic import synthetic_ecg
+from ecgscan.digitize import estimate_grid, straighten
+from ecgscan.digitize._load import load_image
+from ecgscan.render import render_page
+
+
+@pytest.mark.parametrize("dpi", [100, 200, 300])
+def test_grid_period_of_a_render(dpi: int) -> None:
+    page = render_page(synthetic_ecg(seed=3), dpi=dpi, seed=0)
+    grid = estimate_grid(page.image)
+    assert grid is not None and grid.found
+    expected = dpi / 25.4
+    assert grid.px_per_mm_x == pytest.approx(expected, rel=0.01)
+    assert grid.px_per_mm_y == pytest.approx(expected, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["ecg00029.jpg", "ecg00030.jpg", "ecg00034.jpg", "ecg00040.jpg"])
+def test_coarse_photo_grid_is_not_read_at_the_5mm_period(name: str) -> None:
+    # ~1200-px photos of whole sheets (about 4.3 px/mm): the 5-mm squares (about 21 px) must
+    # not be taken for the 1-mm grid, which would make the sheet 56 mm wide
+    path = shared_path("images", "real-scans", name)
+    page, _ = straighten(load_image(path))  # the grid stage works on the straightened page
+    grid = estimate_grid(page)
+    assert grid is not None
+    assert 3.4 < grid.px_per_mm_x < 5.2
+    assert abs(grid.px_per_mm_x - grid.px_per_mm_y) / grid.px_per_mm_x < 0.08
+
+
+def test_blank_page_has_no_grid() -> None:
+    assert estimate_grid(np.full((800, 1100, 3), 250, np.uint8)) is None

@@ -1,0 +1,213 @@
+"""Layout stage: lead names read from the page choose the layout and name the rhythm strips.
+
+Pages are drawn by our renderer from a synthetic record (no ../shared needed); the label
+reader is also checked on a font it has no template for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from ecgscan.data.synthetic import synthetic_ecg
+from ecgscan.digitize import digitize
+from ecgscan.digitize._layout import (
+    LABEL_NAMES,
+    LeadLabel,
+    RowGeometry,
+    assign_leads,
+    erase_labels,
+    erase_text,
+    read_label,
+    reassign_rhythm_strips,
+)
+from ecgscan.render import render_page
+
+_NAMES = [n for n in LABEL_NAMES if n != "-aVR"]
+
+
+def _word(text: str, font_file: str, size: int) -> np.ndarray:
+    path = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", font_file)
+    face = ImageFont.truetype(path, size)
+    canvas = Image.new("L", (8 * size, 3 * size), 0)
+    ImageDraw.Draw(canvas).text((size, size), text, font=face, fill=255)
+    return np.asarray(canvas) > 110
+
+
+def _label(text: str, score: float = 0.9) -> LeadLabel:
+    """A word printed in DejaVu Sans, read as ``text`` with ``score``."""
+    ys, xs = np.nonzero(_word(text, "DejaVuSans.ttf", 20))
+    scores = dict.fromkeys(LABEL_NAMES, 0.1)
+    scores[text] = score
+    box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
+    return LeadLabel(bbox=box, scores=scores, pixels=(ys, xs))
+
+
+@pytest.fixture(scope="module")
+def record():
+    return synthetic_ecg(fs=500, duration=10, seed=3, name="example")
+
+
+def _correlations(ref, est) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Per lead, the best Pearson correlation of the estimate with the reference over lags of
+    0-20 samples (the digitizer's 20-ms lead-in delays it by 10 samples at 500 Hz)."""
+    out = {}
+    for j, lead in enumerate(ref.leads):
+        a, b = ref.signal[:, j], est.signal[:, j]
+        best = -1.0
+        for lag in range(21):
+            x, y = a[: a.size - lag], b[lag:]
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.sum() > 200:
+                best = max(best, float(np.corrcoef(x[ok], y[ok])[0, 1]))
+        out[lead] = best
+    return out
+
+
+def _digitize(record, layout: str):  # type: ignore[no-untyped-def]
+    page = render_page(record, layout=layout, dpi=150, style="clean", seed=1)
+    return page, digitize(page.image, fs=500)
+
+
+# ------------------------------------------------------------------ label reader
+@pytest.mark.parametrize("font", ["DejaVuSans-Oblique.ttf", "DejaVuSerif-Bold.ttf", "cmb10.ttf"])
+def test_read_label_reads_lead_names_in_a_font_it_has_no_template_for(font: str) -> None:
+    right = 0
+    for size in (14, 20, 32):
+        for name in _NAMES:
+            scores = read_label(_word(name, font, size))
+            right += max(scores, key=scores.__getitem__) == name
+    assert right >= 0.85 * 3 * len(_NAMES)
+
+
+def test_read_label_tells_one_two_and_three_strokes_apart() -> None:
+    for name in ("I", "II", "III"):
+        scores = read_label(_word(name, "DejaVuSerif.ttf", 18))
+        assert max(scores, key=scores.__getitem__) == name
+        assert scores[name] > 0.65
+    assert read_label(np.zeros((10, 10), bool)) == dict.fromkeys(LABEL_NAMES, 0.0)
+
+
+# ------------------------------------------------------------------ assign_leads
+def test_labels_choose_cabrera_and_name_the_rhythm_strip() -> None:
+    cab = [["aVL", "II", "V1", "V4"], ["I", "aVF", "V2", "V5"], ["-aVR", "III", "V3", "V6"]]
+    labels: list[list[LeadLabel | None]] = [[_label(n) for n in row] for row in cab]
+    labels.append([_label("V1"), None, None, None])
+    name, rows, origin = assign_leads(4, [1, 1, 1, 1], labels=labels)
+    assert name == "3x4+V1"
+    assert rows[0] == ("aVL", "II", "V1", "V4") and rows[2][0] == "-aVR"
+    assert origin == "synchronous"
+    # without labels: the row count's guess; a weak rhythm label keeps the default II
+    assert assign_leads(4, [1, 1, 1, 1])[1][0] == ("I", "aVR", "V1", "V4")
+    # a strip's word that matches a grid word (same font) takes that word's lead, even when
+    # the templates misread it; an unreadable word that matches none keeps the default II
+    labels[3][0] = dataclasses.replace(_label("V2"), scores=_label("I").scores)
+    assert assign_leads(4, [1, 1, 1, 1], labels=labels)[0] == "3x4+V2"
+    labels[3][0] = _label("V1", score=0.5)
+    labels[0][2] = None
+    assert assign_leads(4, [1, 1, 1, 1], labels=labels)[0] == "3x4+II"
+
+
+def test_labels_tell_standard_6x2_from_the_ecg_image_kit_order() -> None:
+    std = [("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6")]
+    labels: list[list[LeadLabel | None]] = [[_label(a), None, _label(b), None] for a, b in std]
+    name, rows, origin = assign_leads(6, [2] * 6, labels=labels)
+    assert (name, rows[3], origin) == ("6x2", ("aVR", "V4"), "synchronous")
+    # the same rows without readable labels keep the separators' guess
+    assert assign_leads(6, [2] * 6)[1][0] == ("V1", "V4")
+
+
+def test_assign_leads_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown layout '5x5'"):
+        assign_leads(3, [4, 4, 4], layout="5x5")
+    with pytest.raises(ValueError, match="labels has 2 rows"):
+        assign_leads(3, [4, 4, 4], labels=[[None], [None]])
+    # an explicit layout wins over the labels
+    labels: list[list[LeadLabel | None]] = [[_label("aVL")]] * 3
+    assert assign_leads(3, [4, 4, 4], layout="3x4", labels=labels)[1][0][0] == "I"
+
+
+def test_erase_labels_removes_only_labels_that_read_as_their_lead() -> None:
+    prob = np.ones((4, 4), np.float32)
+    good = LeadLabel((0, 0, 1, 1), {**dict.fromkeys(LABEL_NAMES, 0.0), "II": 0.9},
+                     (np.array([0, 1]), np.array([0, 1])))  # fmt: skip
+    wrong = LeadLabel((2, 2, 3, 3), {**dict.fromkeys(LABEL_NAMES, 0.0), "V6": 0.9},
+                      (np.array([3]), np.array([3])))  # fmt: skip
+    out = erase_labels(prob, [[good, None, wrong, None]], [("II", "V2")])
+    assert out[0, 0] == 0 and out[1, 1] == 0 and out[3, 3] == 1 and prob.min() == 1
+
+
+def test_a_rhythm_strip_moves_to_the_lead_its_trace_matches(record) -> None:  # type: ignore[no-untyped-def]
+    fs = record.fs
+    t = np.arange(record.n_samples) / fs
+    lead = {n: record.signal[:, j] for j, n in enumerate(record.leads)}
+    q = record.n_samples // 4
+    segments = {
+        "I": [(t[:q], lead["I"][:q], 1.0)],
+        "aVR": [(t[q : 2 * q], lead["aVR"][q : 2 * q], 1.0)],
+        "V1": [(t[2 * q : 3 * q], lead["V1"][2 * q : 3 * q], 1.0)],
+        "II": [(t, lead["V1"], 1.0)],  # the strip printed V1; it was named II
+    }
+    rows = [("I", "aVR", "V1", "V4"), ("II",)]
+    # a legible "II" label outvotes the traces
+    legible: list[list[LeadLabel | None]] = [[None] * 4, [_label("II")]]
+    assert reassign_rhythm_strips(segments, rows, fs=fs, labels=legible) == {}
+    assert reassign_rhythm_strips(segments, rows, fs=fs) == {1: ("II", "V1")}
+    assert "II" not in segments and len(segments["V1"]) == 2
+    # a strip that matches its own lead stays
+    segments = {"V1": [(t[2 * q : 3 * q], lead["V1"][2 * q : 3 * q], 1.0), (t, lead["V1"], 1.0)]}
+    assert reassign_rhythm_strips(segments, [("V1", "V4"), ("V1",)], fs=fs) == {}
+
+
+def test_erase_text_removes_text_lines_but_not_the_trace_or_its_label() -> None:
+    ppm = 8.0
+    prob = np.zeros((400, 900), np.float32)
+    text = _word("Room 12: Tech", "DejaVuSerif.ttf", 24)  # ~2 mm capitals, 20 mm above
+    prob[: text.shape[0], : text.shape[1]][text] = 1.0
+    ys, xs = np.nonzero(_word("aVF", "DejaVuSans.ttf", 24))
+    prob[ys - ys.min() + 213, xs - xs.min() + 300] = 1.0  # 1.5 mm below the baseline
+    prob[200:202, 50:850] = 1.0  # the trace, at the row's baseline
+    row = RowGeometry(center=201.0, y_lo=0, y_hi=400, x_first=50, x_last=850, coverage=0.9)
+    out = erase_text(prob, [row], px_per_mm=ppm)
+    assert out[:100].sum() == 0 and prob[:100].sum() > 100
+    assert np.array_equal(out[100:], prob[100:])
+    lower = prob[100:]
+    row.center -= 100
+    assert erase_text(lower, [row], px_per_mm=ppm) is lower  # no text: the map itself
+
+
+# ------------------------------------------------------------------ whole pages
+def test_cabrera_page_is_read_as_cabrera_with_leads_in_their_channels(record) -> None:  # type: ignore[no-untyped-def]
+    page, res = _digitize(record, "cabrera:3x4+II")
+    assert res.layout.lead_order == "cabrera"
+    assert res.layout.name == "3x4+II"
+    assert res.layout.rows[0].leads == ("aVL", "II", "V1", "V4")
+    assert res.layout.rows[2].leads[0] == "-aVR"
+    corr = _correlations(page.reference, res.record)
+    # every lead where it belongs (a lead in the wrong channel, or aVR not turned back
+    # upright, correlates weakly or negatively)
+    assert min(corr.values()) > 0.75, corr
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected", "rhythm"),
+    [
+        ("3x4+V1", "3x4+V1", ("V1",)),
+        ("6x2", "6x2", ()),
+        ("3x4+aVF,V2,V5", "3x4+aVF,V2,V5", ("aVF", "V2", "V5")),
+    ],
+)
+def test_layout_and_rhythm_strip_are_read_from_the_page(record, layout, expected, rhythm) -> None:  # type: ignore[no-untyped-def]
+    page, res = _digitize(record, layout)
+    assert res.layout.name == expected
+    assert res.layout.rhythm_leads == rhythm
+    assert res.layout.lead_order == "standard"
+    truth_rows = [tuple(r["leads"]) for r in page.truth["rows"]]
+    assert [r.leads for r in res.layout.rows] == truth_rows
+    corr = _correlations(page.reference, res.record)
+    assert min(corr.values()) > 0.75, corr

@@ -1,0 +1,192 @@
+"""The trace-segmentation network: the shipped ONNX model on a real render, the row
+assignment that keeps crossing traces apart, and one training step that resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgscan.data.ptbxl import PTBXL
+from ecgscan.digitize import model_path
+from ecgscan.digitize._segment import (
+    gate,
+    own_row,
+    resolve_method,
+    segment_traces,
+    trace_maps,
+    unet_maps,
+)
+from ecgscan.render import render_page
+
+# bounds measured on the shipped model (see its model card), with a margin
+RECALL_MIN = 0.97  # measured 0.9995
+PRECISION_MIN = 0.75  # measured 0.82 (1 mm tolerance)
+ROW_ACCURACY_MIN = 0.97  # measured 1.0
+THEIRS_MAX = 0.1  # measured 0.0001
+
+
+@pytest.fixture(scope="module")
+def page(ptbxl_dir: Path):  # type: ignore[no-untyped-def]
+    """A fold-9 record (never trained on) printed and scanned at 200 DPI."""
+    db = PTBXL(ptbxl_dir)
+    ecg_id = next(iter(db.ecg_ids(folds=[9], fs=100)))
+    return render_page(db.record(ecg_id, fs=100), layout="3x4+II", dpi=200, style="scan", seed=7)
+
+
+@pytest.fixture(scope="module")
+def maps(page):  # type: ignore[no-untyped-def]
+    assert model_path() is not None, "digitizer.onnx should ship with the package"
+    ppm = page.truth["px_per_mm"]["x"]
+    return unet_maps(page.image, ppm)
+
+
+def test_shipped_model_finds_the_traces(page, maps) -> None:  # type: ignore[no-untyped-def]
+    prob, offset = maps
+    assert prob.shape == page.image.shape[:2] and prob.dtype == np.float32
+    assert offset is not None and offset.shape == prob.shape
+    import cv2
+
+    ppm = page.truth["px_per_mm"]["x"]
+    true = page.mask > 0
+    # recall: trace pixels the gate keeps (within 0.5 mm of the network's trace)
+    kept = gate(np.ones_like(prob), prob, ppm) > 0
+    recall = float(kept[true].mean())
+    # precision: network trace pixels within 1 mm of a true trace pixel (its cells are 0.5 mm)
+    k = int(round(2 * ppm)) | 1
+    near_true = cv2.dilate(true.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    pred = prob > 0.5
+    precision = float(near_true[pred].mean())
+    assert recall > RECALL_MIN, recall
+    assert precision > PRECISION_MIN, precision
+
+
+def _rows(page) -> list[tuple[float, np.ndarray]]:  # type: ignore[no-untyped-def]
+    """Per printed row (top to bottom): its zero line (median y of its traces) and the mask of
+    its trace pixels (each lead segment's label inside its bounding box)."""
+    from ecgscan.data.record import LEADS
+
+    h, w = page.mask.shape
+    segs = []
+    for lead in page.truth["leads"]:
+        pts = np.asarray(lead["pixels"], dtype=float).reshape(-1, 2)
+        if len(pts) < 10:
+            continue
+        x0, y0, x1, y1 = (int(round(v)) for v in lead["bbox"])
+        m = np.zeros((h, w), bool)
+        m[max(0, y0 - 2) : y1 + 3, max(0, x0 - 2) : x1 + 3] = True
+        m &= page.mask == LEADS.index(lead["name"]) + 1
+        segs.append((float(np.median(pts[:, 1])), m))
+    segs.sort(key=lambda s: s[0])
+    rows: list[list[tuple[float, np.ndarray]]] = []
+    for s in segs:  # segments whose zero lines are within 8 mm share a row
+        if rows and s[0] - rows[-1][-1][0] < 8 * page.truth["px_per_mm"]["y"]:
+            rows[-1].append(s)
+        else:
+            rows.append([s])
+    return [(float(np.median([c for c, _ in r])), np.any([m for _, m in r], axis=0))
+            for r in rows]  # fmt: skip
+
+
+def test_offsets_assign_pixels_to_their_row(page, maps) -> None:  # type: ignore[no-untyped-def]
+    """A trace pixel's predicted zero line is nearest to the zero line of its own row."""
+    _, offset = maps
+    rows = _rows(page)
+    assert len(rows) == 4
+    centers = np.asarray([c for c, _ in rows])
+    right = total = 0
+    for i, (_, m) in enumerate(rows):
+        ys, xs = np.nonzero(m)
+        zero = ys + offset[ys, xs]
+        right += int(np.sum(np.argmin(np.abs(zero[:, None] - centers), axis=1) == i))
+        total += ys.size
+    assert right / total > ROW_ACCURACY_MIN, right / total
+
+
+def test_own_row_erases_the_neighbours_ink(page, maps) -> None:  # type: ignore[no-untyped-def]
+    prob, offset = maps
+    rows = _rows(page)
+    centers = [c for c, _ in rows]
+    ink = (page.mask > 0).astype(np.float32)
+    y_lo, y_hi = int(centers[0]), int(centers[2])  # the second row's band, as find_rows cuts it
+    band = own_row(ink, offset, y_lo=y_lo, y_hi=y_hi, center=centers[1], centers=centers,
+                   net=prob)  # fmt: skip
+    mine = rows[1][1][y_lo:y_hi]
+    theirs = (rows[0][1] | rows[2][1])[y_lo:y_hi]
+    assert band[mine].mean() > 0.97
+    assert band[theirs].mean() < THEIRS_MAX, band[theirs].mean()
+    # no offset map: nothing is erased (a view of the band)
+    plain = own_row(ink, None, y_lo=y_lo, y_hi=y_hi, center=centers[1], centers=centers)
+    assert plain.base is ink
+
+
+def test_trace_maps_run_the_network_only_where_rows_cross(page) -> None:  # type: ignore[no-untyped-def]
+    ppm = page.truth["px_per_mm"]["x"]
+    prob, _ = segment_traces(page.image, px_per_mm=ppm, method="darkness")
+    centers = [c for c, _ in _rows(page)]
+    y_lo, y_hi, c = int(centers[0]), int(centers[2]), centers[1]
+    dark = trace_maps(page.image, prob, px_per_mm=ppm, method="darkness")
+    assert dark.method == "darkness" and dark.prob is prob
+    assert dark.band(prob, y_lo, y_hi, center=c, centers=centers).base is prob
+    # no ink between the rows: a plain slice, and the network is not run
+    apart = prob.copy()
+    for lo, hi in ((centers[0], c), (c, centers[2])):
+        mid, gap = (lo + hi) / 2, hi - lo
+        apart[int(mid - 0.15 * gap) : int(mid + 0.15 * gap), :] = 0.0
+    maps = trace_maps(page.image, apart, px_per_mm=ppm, method="auto")
+    assert maps.method == "rows" and maps.prob is apart
+    assert maps.band(apart, y_lo, y_hi, center=c, centers=centers).base is apart
+    assert maps.offset is None and maps.net is None
+    # a stroke across the gap: the network runs once, and the neighbours' traces are erased
+    crossed = apart.copy()
+    x = page.image.shape[1] // 2
+    crossed[int(centers[0]) : int(c), x : x + 3] = 1.0
+    band = maps.band(crossed, y_lo, y_hi, center=c, centers=centers)
+    assert maps.offset is not None and maps.net is not None
+    rows = _rows(page)
+    theirs = (rows[0][1] | rows[2][1])[y_lo:y_hi] & (crossed[y_lo:y_hi] > 0.5)
+    mine = rows[1][1][y_lo:y_hi] & (crossed[y_lo:y_hi] > 0.5)
+    kept = band > 0
+    assert kept[theirs].mean() < THEIRS_MAX and kept[mine].mean() > 0.97
+    # 'unet' gates the map and always keeps rows apart
+    unet = trace_maps(page.image, prob, px_per_mm=ppm, method="unet")
+    assert unet.method == "unet" and unet.offset is not None
+    assert np.all(unet.prob <= prob) and unet.prob[page.mask > 0].mean() > 0.5
+
+
+def test_methods_are_checked() -> None:
+    assert resolve_method("darkness") == "darkness"
+    with pytest.raises(ValueError, match="unknown segmentation method 'magic'"):
+        resolve_method("magic")
+    with pytest.raises(ValueError, match="'rows'"):
+        trace_maps(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.float32), px_per_mm=4.0,
+                   method="magic")  # fmt: skip
+    img = np.full((200, 300, 3), 255, np.uint8)
+    img[100:102, 20:280] = 0
+    prob, used = segment_traces(img, px_per_mm=4.0, method="darkness")
+    assert used == "darkness" and prob[100, 150] > 0.9 and prob[50, 150] == 0.0
+
+
+def test_training_runs_a_step_and_resumes(ptbxl_dir: Path, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from ecgscan.train.digitizer import TrainConfig, train
+
+    cfg = TrainConfig(ptbxl=str(ptbxl_dir), output=str(tmp_path), folds=(1,), crop=64,
+                      batch_size=2, pool=1, width=4, minutes=10,
+                      dpi_range=(72.0, 80.0))  # fmt: skip
+    onnx_path = train(cfg, max_steps=1)
+    state = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["step"] == 1 and state["config"]["width"] == 4
+    train(cfg, max_steps=1)  # resumes from the checkpoint
+    state = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["step"] == 2
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"image": np.zeros((1, 3, 64, 96), np.float32)})[0]
+    assert out.shape == (1, 2, 32, 48)
+    assert sess.get_modelmeta().custom_metadata_map["output_stride"] == "2"
+    # a checkpoint of another width is refused, with the way out named
+    with pytest.raises(ValueError, match="another output folder"):
+        train(TrainConfig(**{**cfg.__dict__, "width": 8}), max_steps=1)

@@ -142,3 +142,40 @@ def test_spike_tips_keep_their_height(width: int, points: Sequence[tuple[float, 
     assert abs(ys.max() - max(p[1] for p in points)) < 1.25  # the S trough
     flat = (xs < 90) | (xs > 115)
     assert np.abs(ys[flat] - 90.0).max() < 0.5
+
+
+def test_ink_in_the_first_column_that_is_not_the_trace_is_not_its_start() -> None:
+    # the next row's trace (or a label's remnant) covers the band's first columns 6 mm below
+    # the baseline; the trace itself starts at column 20. Before, the path had to begin on
+    # the first column's ink: a 48-px spike at t = 0
+    prob = np.zeros((120, 200), np.float32)
+    _draw(prob, [(20, 40), (195, 40)], 2)
+    _draw(prob, [(5, 88), (14, 86)], 2)
+    xs, ys = track_row(
+        prob, y_lo=0, y_hi=120, x0=5, x1=195, baseline=40.0, px_per_mm=8.0, thickness=2.0
+    )
+    assert xs.min() >= 19.0
+    assert np.abs(ys - 40.0).max() < 0.5
+    # the same ink after the trace's end is not its last sample either
+    tail = np.zeros_like(prob)
+    _draw(tail, [(5, 40), (180, 40)], 2)
+    _draw(tail, [(186, 88), (195, 86)], 2)
+    xs, ys = track_row(
+        tail, y_lo=0, y_hi=120, x0=5, x1=195, baseline=40.0, px_per_mm=8.0, thickness=2.0
+    )
+    assert xs.max() <= 181.0
+    assert np.abs(ys - 40.0).max() < 0.5
+
+
+def test_a_trace_joined_to_the_pulse_foot_gets_its_origin_from_the_row_end() -> None:
+    # with no gap the trace continues the pulse's 2-mm foot, so the falling edge is 2 mm
+    # early (measured 15.7 px before; 19.7 px with a 0.5-mm gap); the row's printed 10 s set
+    # the origin (measured 0.24 px early, as after a visible gap)
+    page = render_page(
+        synthetic_ecg(fs=500, duration=10, seed=2), style="clean", seed=2, dpi=200,
+        calibration_gap=0.0,
+    )  # fmt: skip
+    result = digitize(page.image, fs=500)
+    firsts = [lead for lead in page.truth["leads"] if lead["start_time"] == 0]
+    for lead in firsts:
+        assert abs(_row_of(result, lead).x_start - lead["x_start"]) < 0.6

@@ -23,9 +23,13 @@ from ecgscan.digitize._layout import (
     assign_leads,
     erase_labels,
     erase_text,
+    find_labels,
+    find_rows,
     read_label,
     reassign_rhythm_strips,
+    row_traces,
 )
+from ecgscan.digitize._segment import segment_traces
 from ecgscan.render import render_page
 
 _NAMES = [n for n in LABEL_NAMES if n != "-aVR"]
@@ -120,6 +124,92 @@ def test_labels_tell_standard_6x2_from_the_ecg_image_kit_order() -> None:
     assert (name, rows[3], origin) == ("6x2", ("aVR", "V4"), "synchronous")
     # the same rows without readable labels keep the separators' guess
     assert assign_leads(6, [2] * 6)[1][0] == ("V1", "V4")
+
+
+_STD_6X2 = [("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6")]
+_EIK_6X2 = [("V1", "V4"), ("I", "aVR"), ("V2", "V5"), ("II", "aVL"), ("V3", "V6"), ("III", "aVF")]
+
+
+def _traces(record, grid) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    """Rows as :func:`row_traces` gives them (480 points, px up) for a lead grid printed
+    synchronously (column c shows the c-th part of the recording) at 10 mm/mV, 8 px/mm."""
+    out = []
+    for names in grid:
+        n = len(names)
+        parts = [np.array_split(record.lead(name), n)[c] for c, name in enumerate(names)]
+        row = np.concatenate(parts) * 80.0 + 3.0  # a row's centre is not exactly its baseline
+        out.append(np.interp(np.linspace(0, row.size - 1, 480), np.arange(row.size), row))
+    return out
+
+
+def test_limb_lead_laws_choose_the_6x2_order_when_labels_cannot_be_read(record) -> None:  # type: ignore[no-untyped-def]
+    # no labels (a 100-DPI page's thin names are lost): the separators' guess is the
+    # ECG-Image-Kit order; the traces obey Einthoven's law in the standard order only
+    assert assign_leads(6, [2] * 6)[1][0] == ("V1", "V4")
+    name, rows, origin = assign_leads(6, [2] * 6, traces=_traces(record, _STD_6X2))
+    assert (name, rows, origin) == ("6x2", _STD_6X2, "synchronous")
+    assert assign_leads(6, [2] * 6, traces=_traces(record, _EIK_6X2))[1] == _EIK_6X2
+    assert assign_leads(7, [2] * 6 + [1], traces=_traces(record, [*_STD_6X2, ("II",)]))[0] == (
+        "6x2+II"
+    )
+    # labels read well outweigh the traces; traces of the wrong length are ignored
+    labels: list[list[LeadLabel | None]] = [[_label(a), None, _label(b), None] for a, b in _EIK_6X2]
+    assert assign_leads(6, [2] * 6, labels=labels, traces=_traces(record, _STD_6X2))[1] == _EIK_6X2
+    assert assign_leads(6, [2] * 6, traces=_traces(record, _STD_6X2)[:5])[1][0] == ("V1", "V4")
+    # flat traces (nothing to test) decide nothing
+    assert assign_leads(6, [2] * 6, traces=[np.zeros(480)] * 6)[1][0] == ("V1", "V4")
+
+
+def test_row_traces_follow_the_rows_of_a_6x2_page(record) -> None:  # type: ignore[no-untyped-def]
+    page = render_page(record, layout="6x2", dpi=150, style="clean", seed=2)
+    ppm = page.truth["px_per_mm"]["x"]
+    prob, _ = segment_traces(page.image, px_per_mm=ppm, method="darkness")
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert len(rows) == 6
+    t0 = page.truth["leads"][0]["x_start"]
+    length = page.truth["duration"] * page.truth["paper_speed"] * ppm
+    traces = row_traces(prob, rows, [t0] * 6, [length] * 6)
+    assert all(t.shape == (480,) and np.isfinite(t).mean() > 0.9 for t in traces)
+    # the rough traces follow the leads (I of row 0 against the reference, in px up)
+    ref = np.interp(np.linspace(0, 1, 240), np.linspace(0, 1, record.n_samples // 2),
+                    record.lead("I")[: record.n_samples // 2])  # fmt: skip
+    ok = np.isfinite(traces[0][:240])
+    assert np.corrcoef(traces[0][:240][ok], ref[ok])[0, 1] > 0.8
+    assert assign_leads(6, [1] * 6, traces=traces)[1] == _STD_6X2
+
+
+def test_a_rhythm_label_cut_by_the_trace_keeps_the_default_name() -> None:
+    grid = [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"], ["III", "aVF", "V3", "V6"]]
+    labels: list[list[LeadLabel | None]] = [[_label(n) for n in row] for row in grid]
+    # the "1" of a "V1" whose "V" merged into the trace reads as "I" (and matches row 0's I)
+    labels += [[_label("II"), None, None, None], [_label("I"), None, None, None]]
+    assert assign_leads(5, [1] * 5, labels=labels)[0] == "3x4+II,I"
+    labels[4][0] = dataclasses.replace(_label("I"), crowded=True)
+    assert assign_leads(5, [1] * 5, labels=labels)[0] == "3x4+II,V5"
+    # a crowded word that reads as a name no letter loss can produce still names the strip
+    labels[4][0] = dataclasses.replace(_label("aVF"), crowded=True)
+    assert assign_leads(5, [1] * 5, labels=labels)[0] == "3x4+II,aVF"
+
+
+def test_find_labels_marks_words_a_trace_touches_as_crowded() -> None:
+    ppm = 8.0
+    prob = np.zeros((300, 900), np.float32)
+    word = _word("II", "DejaVuSans.ttf", 24)
+    ys, xs = np.nonzero(word)
+    ys, xs = ys - ys.min(), xs - xs.min()
+    for y0 in (60, 200):
+        prob[ys + y0, xs + 40] = 1.0
+    right = 40 + xs.max()
+    prob[70:72, right + 4 : 800] = 1.0  # a trace starting one stroke right of the word
+    prob[210:212, right + 120 : 800] = 1.0  # a trace 15 mm away
+    rows = [
+        RowGeometry(center=c, y_lo=lo, y_hi=hi, x_first=40, x_last=800, coverage=0.9)
+        for c, lo, hi in ((71.0, 0, 140), (211.0, 140, 300))
+    ]
+    labels = find_labels(prob, rows, [[40.0], [40.0]], px_per_mm=ppm)
+    assert labels[0][0] is not None and labels[1][0] is not None
+    assert labels[0][0].crowded and not labels[1][0].crowded
+    assert labels[1][0].text == "II"
 
 
 def test_assign_leads_rejects_bad_arguments() -> None:

@@ -40,7 +40,7 @@ from ._predict import (
     SignalClassifier,
     load_classifier,
     make_prediction,
-    override_thresholds,
+    with_threshold_override,
 )
 from ._signal import prepare_record
 
@@ -304,10 +304,7 @@ class EnsembleClassifier:
         probs, key = self.combine_member_probabilities(member_probs)
         if key not in self.thresholds:
             raise EcgscanError(f"ensemble {self.name!r} has no thresholds for members {key!r}")
-        thr = dict(self.thresholds[key])
-        thr["challenge"] = override_thresholds(
-            thr["challenge"], self.heads["challenge"], thresholds
-        )
+        thr = with_threshold_override(self.thresholds[key], self.heads["challenge"], thresholds)
         extra: dict[str, Any] = {}
         first = next((m for m in self.members if isinstance(m, SignalClassifier)), None)
         if record is not None and first is not None:

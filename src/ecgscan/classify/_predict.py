@@ -200,7 +200,57 @@ def make_prediction(
     )
 
 
-class SignalClassifier:
+def with_threshold_override(
+    thresholds: Mapping[str, NDArray[np.float64]],
+    labels: Sequence[str],
+    override: float | Mapping[str, float] | None,
+) -> dict[str, NDArray[np.float64]]:
+    """A copy of head → thresholds with the Challenge head's ``override`` applied."""
+    out = dict(thresholds)
+    out["challenge"] = override_thresholds(thresholds["challenge"], labels, override)
+    return out
+
+
+class _OnnxClassifier:
+    """Loading and running of a single-model ONNX classifier (base of the signal and image
+    classifiers): config, heads, thresholds, output names and a lock around the session."""
+
+    input = ""
+    _wrong_input = ""  # error message when the file holds another kind of model
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.session, self.config = _open_onnx(self.path)
+        if self.config.get("input", "signal") != self.input:
+            raise InputFileError(self._wrong_input.format(path=str(self.path)))
+        self.name = name or str(self.config.get("model", self.path.stem))
+        self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
+        self.thresholds: dict[str, NDArray[np.float64]] = {
+            k: np.asarray(v, dtype=np.float64) for k, v in self.config["thresholds"].items()
+        }
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self._lock = threading.Lock()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The Challenge labels of the first head, in output order."""
+        return tuple(self.heads["challenge"])
+
+    def _run_session(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        with self._lock:  # onnxruntime sessions are thread-safe, but keep one core busy at most
+            return list(self.session.run(None, {self.input: x}))
+
+    def _proba(self, inputs: Iterable[NDArray[np.float32]]) -> dict[str, NDArray[np.float32]]:
+        """Head → stacked probabilities of the encoded ``inputs`` (one record each)."""
+        out: dict[str, list[NDArray[np.float32]]] = {k: [] for k in self.outputs}
+        for x in inputs:
+            for name, value in zip(self.outputs, self._run_session(x), strict=True):
+                out[name].append(value[0])
+        return {k: np.stack(v) if v else np.zeros((0, len(self.heads[k])), np.float32)
+                for k, v in out.items()}  # fmt: skip
+
+
+class SignalClassifier(_OnnxClassifier):
     """A signal classifier loaded from its ONNX file.
 
     Parameters
@@ -212,46 +262,26 @@ class SignalClassifier:
     """
 
     input = "signal"
+    _wrong_input = (
+        "{path!r} is an image classifier; load it with ImageClassifier or load_classifier"
+    )
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
-        self.path = Path(path)
-        self.session, self.config = _open_onnx(self.path)
-        if self.config.get("input", "signal") != "signal":
-            raise InputFileError(
-                f"{str(self.path)!r} is an image classifier; load it with ImageClassifier "
-                "or load_classifier"
-            )
-        self.name = name or str(self.config.get("model", self.path.stem))
+        super().__init__(path, name=name)
         self.fs = float(self.config["fs"])
-        self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
-        self.thresholds: dict[str, NDArray[np.float64]] = {
-            k: np.asarray(v, dtype=np.float64) for k, v in self.config["thresholds"].items()
-        }
-        self.outputs = [o.name for o in self.session.get_outputs()]
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SignalClassifier({self.name!r}, fs={self.fs:g}, path={str(self.path)!r})"
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The Challenge labels of the first head, in output order."""
-        return tuple(self.heads["challenge"])
-
     def predict_proba(self, records: Sequence[Record]) -> dict[str, NDArray[np.float32]]:
         """Probabilities of every head for ``records``: head → array (n_records, n_labels)."""
-        out: dict[str, list[NDArray[np.float32]]] = {k: [] for k in self.outputs}
-        for record in records:
-            prepared = prepare_record(record, fs=self.fs)
-            for name, value in zip(self.outputs, self._run(prepared.signal), strict=True):
-                out[name].append(value[0])
-        return {k: np.stack(v) if v else np.zeros((0, len(self.heads[k])), np.float32)
-                for k, v in out.items()}  # fmt: skip
+        return self._proba(self._encode(prepare_record(r, fs=self.fs).signal) for r in records)
+
+    def _encode(self, signal: NDArray[np.float32]) -> NDArray[np.float32]:
+        return encode_signals(signal, mean=self.config["mean"], std=self.config["std"])
 
     def _run(self, signal: NDArray[np.float32]) -> list[NDArray[np.float32]]:
-        x = encode_signals(signal, mean=self.config["mean"], std=self.config["std"])
-        with self._lock:  # onnxruntime sessions are thread-safe, but keep one core busy at most
-            return list(self.session.run(None, {"signal": x}))
+        return self._run_session(self._encode(signal))
 
     def predict(
         self,
@@ -271,22 +301,18 @@ class SignalClassifier:
         """
         prepared = prepare_record(record, fs=self.fs)
         probs = dict(zip(self.outputs, self._run(prepared.signal), strict=True))
-        thr = dict(self.thresholds)
-        thr["challenge"] = override_thresholds(
-            self.thresholds["challenge"], self.heads["challenge"], thresholds
-        )
         return make_prediction(
             self.name,
             self.heads,
             {k: v[0] for k, v in probs.items()},
-            thr,
+            with_threshold_override(self.thresholds, self.heads["challenge"], thresholds),
             record=record.name,
             missing_leads=prepared.missing_leads,
             resampled_from=prepared.resampled_from,
         )
 
 
-class ImageClassifier:
+class ImageClassifier(_OnnxClassifier):
     """An image classifier (reads the page itself) loaded from its ONNX file.
 
     Parameters
@@ -298,44 +324,20 @@ class ImageClassifier:
     """
 
     input = "image"
+    _wrong_input = "{path!r} is not an image classifier; load it with load_classifier"
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
-        self.path = Path(path)
-        self.session, self.config = _open_onnx(self.path)
-        if self.config.get("input") != "image":
-            raise InputFileError(
-                f"{str(self.path)!r} is not an image classifier; load it with load_classifier"
-            )
-        self.name = name or str(self.config.get("model", self.path.stem))
+        super().__init__(path, name=name)
         self.size = (int(self.config["size"][0]), int(self.config["size"][1]))
-        self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
-        self.thresholds: dict[str, NDArray[np.float64]] = {
-            k: np.asarray(v, dtype=np.float64) for k, v in self.config["thresholds"].items()
-        }
-        self.outputs = [o.name for o in self.session.get_outputs()]
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ImageClassifier({self.name!r}, size={self.size}, path={str(self.path)!r})"
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The Challenge labels of the first head, in output order."""
-        return tuple(self.heads["challenge"])
 
     def predict_proba(self, images: Sequence[Any]) -> dict[str, NDArray[np.float32]]:
         """Probabilities of every head for page ``images`` (arrays or paths)."""
         from ._image import encode_pages, page_thumbnail
 
-        out: dict[str, list[NDArray[np.float32]]] = {k: [] for k in self.outputs}
-        for image in images:
-            x = encode_pages(page_thumbnail(image, size=self.size))
-            with self._lock:
-                values = self.session.run(None, {"image": x})
-            for name, value in zip(self.outputs, values, strict=True):
-                out[name].append(value[0])
-        return {k: np.stack(v) if v else np.zeros((0, len(self.heads[k])), np.float32)
-                for k, v in out.items()}  # fmt: skip
+        return self._proba(encode_pages(page_thumbnail(im, size=self.size)) for im in images)
 
     def predict(
         self,
@@ -348,10 +350,7 @@ class ImageClassifier:
         if not name and isinstance(image, str | os.PathLike):
             name = Path(image).stem
         probs = self.predict_proba([image])
-        thr = dict(self.thresholds)
-        thr["challenge"] = override_thresholds(
-            self.thresholds["challenge"], self.heads["challenge"], thresholds
-        )
+        thr = with_threshold_override(self.thresholds, self.heads["challenge"], thresholds)
         return make_prediction(
             self.name, self.heads, {k: v[0] for k, v in probs.items()}, thr, record=name
         )

@@ -10,8 +10,10 @@ The pipeline has one module per stage; each stage is usable on its own:
 3. :func:`estimate_grid` — grid period (px/mm) along x and y;
 4. :func:`calibrate` — paper speed and gain from the calibration pulse (defaults 25 mm/s,
    10 mm/mV);
-5. :func:`find_rows`, :func:`assign_leads` — rows, columns, rhythm strips and lead names;
-6. :func:`segment_traces` — per-pixel trace probability (``method='unet'`` or ``'darkness'``);
+5. :func:`find_rows`, :func:`find_labels`, :func:`assign_leads` — rows, columns, rhythm strips,
+   lead names read from the page (:func:`read_label`) and checked against the limb-lead laws;
+6. :func:`segment_traces`, :func:`trace_maps` — per-pixel trace probability and, where traces
+   cross between rows, the network's row assignment;
 7. :func:`track_row`, :func:`trace_to_samples` — sub-pixel trace per column, mV at true times;
 8. :func:`lead_quality` — confidence and flags per lead.
 
@@ -32,7 +34,18 @@ from ._geometry import (
     upside_down,
 )
 from ._grid import estimate_grid, grid_strength
-from ._layout import LAYOUTS, assign_leads, find_rows, separator_columns, separator_score
+from ._layout import (
+    LAYOUTS,
+    LeadLabel,
+    assign_leads,
+    erase_text,
+    find_labels,
+    find_rows,
+    read_label,
+    row_traces,
+    separator_columns,
+    separator_score,
+)
 from ._load import IMAGE_SUFFIXES, MAX_PIXELS, MIN_SIDE, iter_pages, load_image
 from ._pipeline import digitize
 from ._quality import lead_quality, trace_continuity
@@ -45,7 +58,7 @@ from ._result import (
     LeadQuality,
     Row,
 )
-from ._segment import SEGMENTATION_METHODS, model_path, segment_traces
+from ._segment import SEGMENTATION_METHODS, TraceMaps, model_path, segment_traces, trace_maps
 from ._write import OUTPUT_FORMATS, result_files, write_result
 
 __all__ = [
@@ -61,15 +74,19 @@ __all__ = [
     "Grid",
     "GridWarp",
     "Layout",
+    "LeadLabel",
     "LeadQuality",
     "Pulse",
     "Row",
+    "TraceMaps",
     "assign_leads",
     "calibrate",
     "digitize",
+    "erase_text",
     "estimate_grid",
     "estimate_rotation",
     "estimate_warp",
+    "find_labels",
     "find_paper",
     "find_pulse",
     "find_rows",
@@ -79,12 +96,15 @@ __all__ = [
     "line_thickness",
     "load_image",
     "model_path",
+    "read_label",
     "result_files",
+    "row_traces",
     "segment_traces",
     "separator_columns",
     "separator_score",
     "straighten",
     "trace_continuity",
+    "trace_maps",
     "trace_to_samples",
     "track_row",
     "upside_down",

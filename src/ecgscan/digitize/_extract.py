@@ -58,8 +58,16 @@ def track_row(
     px_per_mm: float,
     thickness: float,
     max_candidates: int = 8,
+    free_ends: float = 8.0,
+    idle_cost: float = 0.5,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Follow one row's trace from column ``x0`` to ``x1`` (inclusive).
+
+    ``free_ends`` (mm) lets the path begin up to that far after the first column and end up
+    to that far before the last one (at ``idle_cost`` times a skipped column's cost per
+    column with ink left out), so ink that is not continuous with the trace (the
+    neighbouring row's trace, a label's remnant) is not taken for its first or last samples;
+    0 makes the path take the first and last columns' ink.
 
     Returns
     -------
@@ -82,44 +90,62 @@ def track_row(
             s, e = s[keep], e[keep]
         cand_lo.append(s)
         cand_hi.append(e)
-    # dynamic programming over columns with candidates. Every column has one extra state,
-    # "skipped": the path leaves the column out (at a cost), keeping the bounds of its last run;
-    # so a trace is not dragged through text or a separator that covers a few columns.
+    # dynamic programming over columns with candidates. Every column has extra states:
+    # "skipped": the path leaves the column out (at a cost), keeping the bounds of its last run,
+    # so a trace is not dragged through text or a separator that covers a few columns; "not
+    # started" and "ended": the path has no run yet / any more (at a smaller cost per column),
+    # so it does not have to begin on whatever ink the first column holds (the next row's
+    # trace, a label's remnant) nor end on the last column's.
     pull = 0.1 / px_per_mm  # cost per px away from the baseline (0.1 per mm and column)
     jump = 1.0  # cost per px of vertical gap between runs of consecutive columns
     skip = max(3.0, 0.8 * px_per_mm)  # cost per skipped column (like a 0.8-mm jump)
+    idle = skip * idle_cost  # cost per column before the trace starts / after it ends
+    # the path starts within the first ``free_ends`` mm and ends within the last ones: stray
+    # ink is short, and a faint or ragged trace must not be given up for long stretches
+    window = free_ends * px_per_mm
     # plain Python: a column has only a few candidates, so numpy's per-call overhead dominates
     lo_cols = [c.tolist() for c in cand_lo]
     hi_cols = [c.tolist() for c in cand_hi]
     inf = float("inf")
+    # per column: bounds of the runs and of the skip state, costs of [runs..., skip, pre, post]
+    # and back-pointers into the previous column's states
     states: list[tuple[list[int], list[int], list[float], list[int]]] = []
     cols: list[int] = []
     for j in range(n_cols):
         s_list, e_list = lo_cols[j], hi_cols[j]
         if not s_list:
             continue
+        n = len(s_list)
         unary = [
             pull * abs((a + b) / 2.0 + y_lo - baseline) for a, b in zip(s_list, e_list, strict=True)
         ]
         if not states:
-            cost = [*unary, inf]
-            bp = [0] * (len(s_list) + 1)
+            cost = [*unary, inf, idle if j < window else inf, inf]
+            bp = [0] * (n + 3)
             lo_all, hi_all = [*s_list, 0], [*e_list, 0]
         else:
             p_lo, p_hi, p_cost, _ = states[-1]
+            m = len(p_lo)  # the previous column's runs and its skip state (with bounds)
+            p_pre = p_cost[m]
             cost, bp = [], []
             for a, b, u in zip(s_list, e_list, unary, strict=True):
-                best, arg = inf, 0
-                for i, (pa, pb, pc) in enumerate(zip(p_lo, p_hi, p_cost, strict=True)):
+                best, arg = p_pre, m  # the trace starts here: no jump
+                for i in range(m):
+                    pa, pb = p_lo[i], p_hi[i]
                     g = a - pb if a > pb else (pa - b if pa > b else 0)
-                    c = pc + jump * g
+                    c = p_cost[i] + jump * g
                     if c < best:
                         best, arg = c, i
                 cost.append(best + u)
                 bp.append(arg)
-            k = min(range(len(p_cost)), key=p_cost.__getitem__)
+            k = min(range(m), key=p_cost.__getitem__)
             cost.append(p_cost[k] + skip)
             bp.append(k)
+            cost.append(p_pre + idle if j < window else inf)
+            bp.append(m)
+            kk = min(range(m + 2), key=p_cost.__getitem__)  # the trace ends (or had ended)
+            cost.append((p_cost[kk] + idle) if j > n_cols - 1 - window else inf)
+            bp.append(kk)
             lo_all, hi_all = [*s_list, p_lo[k]], [*e_list, p_hi[k]]
         states.append((lo_all, hi_all, cost, bp))
         cols.append(j)
@@ -129,9 +155,11 @@ def track_row(
     k = min(range(len(last)), key=last.__getitem__)
     chosen: list[tuple[int, int, int]] = []
     for i in range(len(cols) - 1, -1, -1):
-        if k < len(lo_cols[cols[i]]):  # a real run, not the skip state
+        if k < len(lo_cols[cols[i]]):  # a real run, not the skip/pre/post states
             chosen.append((cols[i], lo_cols[cols[i]][k], hi_cols[cols[i]][k]))
         k = states[i][3][k]
+    if not chosen:
+        return np.empty(0), np.empty(0)
     chosen.reverse()
     xs = np.array([c for c, _, _ in chosen], dtype=np.int64)
     ys_lo = np.array([a for _, a, _ in chosen], dtype=np.float64)

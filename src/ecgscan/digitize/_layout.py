@@ -26,6 +26,7 @@ __all__ = [
     "find_rows",
     "read_label",
     "reassign_rhythm_strips",
+    "row_traces",
     "separator_columns",
     "separator_score",
 ]
@@ -220,6 +221,108 @@ def separator_columns(
     return int(block[0]) + x0, int(block[-1]) + x0, top, bottom
 
 
+#: Limb leads in the (I, II) basis: every limb lead is a fixed mix of any two others
+#: (Einthoven's and Goldberger's laws), whatever the patient.
+_LIMB_BASIS: dict[str, tuple[float, float]] = {
+    "I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0), "aVR": (-0.5, -0.5),
+    "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0), "-aVR": (0.5, 0.5),
+}  # fmt: skip
+
+#: Points at which :func:`row_traces` samples a row.
+_TRACE_POINTS = 480
+
+
+def row_traces(
+    prob: NDArray[np.float32],
+    rows: list[RowGeometry],
+    origins: list[float],
+    lengths: list[float],
+) -> list[NDArray[np.float64]]:
+    """Rough traces of the rows, for :func:`assign_leads` to check lead names against the
+    laws the limb leads obey.
+
+    Parameters
+    ----------
+    prob : ndarray
+        Ink probability map of the page.
+    rows : list of RowGeometry
+        The rows (:func:`find_rows`).
+    origins, lengths : list of float
+        Per row, the x (px) of time 0 and the printed length (px).
+
+    Returns
+    -------
+    list of ndarray
+        Per row, the ink centroid's height above the row's centre (px, up positive) at
+        480 points evenly spread over the row's length; NaN where the column holds no ink.
+    """
+    out: list[NDArray[np.float64]] = []
+    h, w = prob.shape
+    centers = [r.center for r in rows]
+    for i, (r, t0, length) in enumerate(zip(rows, origins, lengths, strict=True)):
+        xs = np.clip(np.round(t0 + (np.arange(_TRACE_POINTS) + 0.5) / _TRACE_POINTS * length),
+                     0, w - 1).astype(np.intp)  # fmt: skip
+        # the band halfway to the neighbouring rows (a row's own extent reaches into them)
+        lo = int((centers[i - 1] + r.center) / 2) if i > 0 else r.y_lo
+        hi = int((centers[i + 1] + r.center) / 2) if i + 1 < len(rows) else r.y_hi
+        lo, hi = max(0, lo), min(h, max(hi, lo + 1))
+        band = prob[lo:hi, xs].astype(np.float64)
+        band = np.where(band > 0.5, band, 0.0)
+        mass = band.sum(axis=0)
+        ys = np.arange(lo, hi, dtype=np.float64)[:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centroid = (band * ys).sum(axis=0) / mass
+        out.append(np.where(mass > 0, r.center - centroid, np.nan))
+    return out
+
+
+def _limb_consistency(traces: list[NDArray[np.float64]], base: str, n_rows: int) -> float:
+    """How well a layout's limb-lead cells obey the limb-lead laws (dB, NaN when untestable).
+
+    In each column, every limb lead is predicted from two others of the same column (their
+    samples are simultaneous): the column scores the median over such predictions of the
+    predicted lead's power over the error's, after removing each segment's median (the
+    cells' ends, where labels and separators are printed, are left out); the layout scores
+    its worst column (3×4 and standard 6×2 share their first column; 3×4's second does not
+    hold in a 6×2 page).
+    """
+    grid: tuple[tuple[str, ...], ...] = LAYOUTS[base]["grid"]  # type: ignore[assignment]
+    if n_rows < len(grid):
+        return float("nan")
+    cells: dict[int, list[tuple[str, NDArray[np.float64]]]] = {}
+    for names, trace in zip(grid, traces, strict=False):
+        n = len(names)
+        for c, name in enumerate(names):
+            if name in _LIMB_BASIS:
+                lo, hi = c * trace.size // n, (c + 1) * trace.size // n
+                # a cell's first tenth holds its label (and the separator), its last
+                # twentieth the next separator: left out
+                seg = trace[lo + (hi - lo) // 10 : hi - (hi - lo) // 20]
+                cells.setdefault(c, []).append((name, seg - np.nanmedian(seg)))
+    per_column = []
+    for leads in cells.values():
+        scores = []
+        for k, (name, target) in enumerate(leads):
+            others = [lead for j, lead in enumerate(leads) if j != k][:2]
+            if len(others) < 2:
+                continue
+            basis = np.array([_LIMB_BASIS[o[0]] for o in others]).T
+            if abs(np.linalg.det(basis)) < 1e-6:
+                continue
+            a, b = np.linalg.solve(basis, np.asarray(_LIMB_BASIS[name]))
+            pred = a * others[0][1] + b * others[1][1]
+            m = min(target.size, pred.size)
+            ok = np.isfinite(target[:m]) & np.isfinite(pred[:m])
+            if ok.sum() < 0.5 * m or m < 20:
+                continue
+            t = target[:m][ok]
+            power, err = float(np.sum(t**2)), float(np.sum((t - pred[:m][ok]) ** 2))
+            scores.append(10 * np.log10(max(power, 1e-9) / max(err, 1e-9)))
+        if scores:
+            per_column.append(float(np.median(scores)))
+    return float(min(per_column)) if per_column else float("nan")
+
+
 def _hypotheses(n_rows: int, columns: list[int]) -> list[str]:
     """Base layouts, the one the rows and the separators counted in them suggest first."""
     multi = [c for c in columns if c > 1]
@@ -268,6 +371,10 @@ def _same_word(a: LeadLabel, b: LeadLabel) -> float:
     return max(0.0, ncc * float(np.exp(-1.5 * abs(ratio))))
 
 
+#: Readings that a lead name cut by a touching trace can produce.
+_PARTIAL_READINGS = frozenset({"I", "II"})
+
+
 def _rhythm_name(
     label: LeadLabel,
     grid_labels: list[list[LeadLabel | None]],
@@ -282,7 +389,8 @@ def _rhythm_name(
     wins; when words of several leads match about equally (a partly read "II" looks like
     "I"), the default stays if it is one of them, else nothing is decided. Without a match,
     the templates' reading counts when it is at least ``min_score`` and 0.05 above any other
-    name.
+    name. A word a trace touches (:attr:`LeadLabel.crowded`) that reads ``I`` or ``II`` may
+    have lost a letter to the trace and leaves the default.
     """
     sims: dict[str, float] = {}
     for names, row in zip(grid, grid_labels, strict=False):
@@ -293,16 +401,21 @@ def _rhythm_name(
             if other is not None and other is not label:
                 lead = name.lstrip("-")
                 sims[lead] = max(sims.get(lead, 0.0), _same_word(label, other))
+    name = default
     if sims and max(sims.values()) >= 0.85:
         top = max(sims.values())
         close = {n for n, v in sims.items() if v >= top - 0.05}
         if len(close) == 1:
-            return close.pop()
+            name = close.pop()
+    else:
+        ranked = sorted(label.scores.values(), reverse=True)
+        if label.score >= min_score and ranked[0] - ranked[1] >= 0.05:
+            name = label.text.lstrip("-")
+    # a word the trace touches may have lost a letter to it: "I" may be the rest of "II",
+    # "III" or "V1", "II" of "III"; such a reading does not overrule the default
+    if label.crowded and name in _PARTIAL_READINGS:
         return default
-    ranked = sorted(label.scores.values(), reverse=True)
-    if label.score >= min_score and ranked[0] - ranked[1] >= 0.05:
-        return label.text.lstrip("-")
-    return default
+    return name
 
 
 def assign_leads(
@@ -312,6 +425,7 @@ def assign_leads(
     layout: str = "auto",
     rhythm_leads: tuple[str, ...] | None = None,
     labels: list[list[LeadLabel | None]] | None = None,
+    traces: list[NDArray[np.float64]] | None = None,
     min_score: float = 0.7,
 ) -> tuple[str, list[tuple[str, ...]], str]:
     """Lead names per row from the row count, the columns found in each row and the printed
@@ -337,6 +451,12 @@ def assign_leads(
         one with more columns wins. A rhythm strip is named by its label when that reads
         as a lead: matching one of the grid's labels (same font), else read with at least
         ``min_score`` (and better than any other name by 0.05).
+    traces : list of ndarray, optional
+        Rough traces of the rows (:func:`row_traces`). With ``layout='auto'``, each layout
+        gains label evidence from how well its limb-lead cells obey Einthoven's and
+        Goldberger's laws (each limb lead predicted from two others of its column): 0 up to
+        3 dB, rising to 1.0 at 7 dB. It decides when the labels cannot be read (low
+        resolution, faint or missing names) but does not overrule labels read well.
     min_score : float
         Similarity a rhythm strip's label needs to name it.
 
@@ -361,8 +481,14 @@ def assign_leads(
     if layout == "auto":
         candidates = _hypotheses(n_rows, columns)
         base = candidates[0]
-        if labels is not None:
-            scores = {c: _evidence(labels, c, n_rows) for c in candidates}
+        scores = {c: _evidence(labels, c, n_rows) if labels is not None else 0.0
+                  for c in candidates}  # fmt: skip
+        if traces is not None and len(traces) == n_rows:
+            for c in candidates:
+                law = _limb_consistency(traces, c, n_rows)
+                if np.isfinite(law):
+                    scores[c] += float(np.clip((law - 3.0) / 4.0, 0.0, 1.0))
+        if labels is not None or traces is not None:
             top = max(scores.values())
             base = next(c for c in candidates if scores[c] > top - 0.3)
         grid = LAYOUTS[base]["grid"]
@@ -424,11 +550,15 @@ class LeadLabel:
     ``bbox`` is ``(x0, y0, x1, y1)`` in page pixels (inclusive); ``scores`` maps every name of
     :data:`LABEL_NAMES` to a similarity in [0, 1]; ``pixels`` are the word's ink pixels
     (rows, columns), which :func:`erase_labels` removes before traces are followed.
+    ``crowded`` is True when other ink (a trace) comes within a letter gap of the word's
+    sides: a letter that touches it merges into the trace's ink, so the word may be part of
+    a longer name (the ``I`` of ``II``, the ``1`` of ``V1``).
     """
 
     bbox: tuple[int, int, int, int]
     scores: dict[str, float]
     pixels: tuple[NDArray[np.intp], NDArray[np.intp]]
+    crowded: bool = False
 
     @property
     def text(self) -> str:
@@ -571,6 +701,19 @@ def _words(
     return lab, stats_i, [w for w in words if w[1][3] - w[1][1] + 1 >= 1.7 * px_per_mm]
 
 
+def _crowded(lab: NDArray[np.int32], ks: list[int], box: tuple[int, int, int, int]) -> bool:
+    """Whether ink of other components lies within a letter gap (0.6 × the word's height)
+    left or right of the word, on the word's own lines."""
+    x0, y0, x1, y1 = box
+    gap = max(2, int(round(0.6 * (y1 - y0 + 1))))
+    band = lab[y0 : y1 + 1]
+    sides = np.concatenate(
+        [band[:, max(0, x0 - gap) : x0].ravel(), band[:, x1 + 1 : x1 + 1 + gap].ravel()]
+    )
+    other = sides[sides > 0]
+    return bool(other.size) and not bool(np.isin(other, ks).all())
+
+
 def find_labels(
     prob: NDArray[np.float32],
     rows: list[RowGeometry],
@@ -620,6 +763,7 @@ def find_labels(
                         bbox=(x0, y0, x1, y1),
                         scores=read_label(sub),
                         pixels=(yy + y0, xx + x0),
+                        crowded=_crowded(lab, ks, (x0, y0, x1, y1)),
                     )
                 if best is None or read[i].score > best.score:
                     best = read[i]

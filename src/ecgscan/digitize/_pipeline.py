@@ -22,12 +22,13 @@ from ._layout import (
     find_labels,
     find_rows,
     reassign_rhythm_strips,
+    row_traces,
     separator_columns,
 )
 from ._load import load_image
 from ._quality import lead_quality, trace_continuity
 from ._result import DigitizationResult, Grid, Layout, LeadQuality, Row
-from ._segment import resolve_method, segment_traces, unet_gate
+from ._segment import segment_traces, trace_maps
 
 __all__ = ["digitize"]
 
@@ -121,6 +122,44 @@ def _trace_origin(
     return pulse.x_fall
 
 
+def _foot_origin(
+    prob: NDArray[np.float32],
+    pulse: Pulse,
+    *,
+    x_last: float,
+    px_per_s: float,
+    thickness: float,
+    ppm: float,
+) -> float | None:
+    """The origin of a row whose trace is joined to the pulse's foot, from the row's right end.
+
+    Printers draw a short flat foot after the pulse; when no gap separates it from the trace,
+    the falling edge is 1-3.5 mm early. The row's right end less its printed duration (rows
+    end on a multiple of 2.5 s) tells: when it lies that far right of the fall and the ink in
+    between stays flat at the pulse's base (a foot, not a trace), it is the origin.
+    """
+    end = x_last + 1.0 - thickness / 2.0  # the last sample (its ink reaches half a line on)
+    dur = _snap_duration((end - pulse.x_fall) / px_per_s)
+    if dur % 2.5:
+        return None  # not a standard printed duration: the right end says nothing
+    x0 = end - dur * px_per_s
+    excess = x0 - pulse.x_fall
+    if not 1.0 * ppm <= excess <= 3.5 * ppm:
+        return None
+    c0, c1 = int(np.ceil(pulse.x_fall + thickness + 1)), int(np.floor(x0 - thickness))
+    if c1 - c0 < 2:
+        return None
+    y0 = max(0, int(pulse.y_base - 3 * ppm))
+    y1 = min(prob.shape[0], int(pulse.y_base + 3 * ppm))
+    ink = np.asarray(prob[y0:y1, c0:c1] > 0.5)
+    if not ink.any(axis=0).all():
+        return None
+    ys = np.flatnonzero(ink.any(axis=1))
+    if ys.max() - ys.min() > thickness + 0.4 * ppm:
+        return None  # the ink moves: a trace, not a foot
+    return float(x0)
+
+
 def digitize(
     image: Any,
     *,
@@ -150,9 +189,12 @@ def digitize(
     layout : str
         ``'auto'`` (rows, separators and row count decide) or one of
         :data:`~ecgscan.digitize.LAYOUTS` optionally with rhythm strips, e.g. ``'3x4+II'``.
-    segmentation : {'auto', 'darkness', 'unet'}
-        Trace segmentation method (see :func:`~ecgscan.digitize.segment_traces`); ``'auto'``
-        is ``'darkness'`` for now.
+    segmentation : {'auto', 'rows', 'darkness', 'unet'}
+        Trace segmentation (see :func:`~ecgscan.digitize.trace_maps`). ``'rows'``: the
+        classical darkness map, and where ink crosses between rows the shipped network says
+        which row each trace pixel belongs to; ``'darkness'``: the classical map alone;
+        ``'unet'``: the darkness map gated by the network's trace probability. ``'auto'`` is
+        ``'rows'`` when the network is installed, else ``'darkness'``.
     paper_speed, gain : float, optional
         Override the calibration (mm/s, mm/mV); by default read from the pulse, else 25 and 10.
     rhythm_leads : tuple of str, optional
@@ -204,8 +246,8 @@ def digitize(
     # the darkness map finds rows, pulses and separators (printed marks the network is not
     # trained to keep); the chosen method's map is what traces are followed on
     prob, _ = segment_traces(img, px_per_mm=ppm, method="darkness")
-    seg_method = resolve_method(segmentation)
-    trace_prob = unet_gate(prob, img, ppm) if seg_method == "unet" else prob
+    maps = trace_maps(img, prob, px_per_mm=ppm, method=segmentation)
+    seg_method, trace_prob = maps.method, maps.prob
     lap("segmentation")
     rows = find_rows(prob, px_per_mm=ppm)
     if not rows:
@@ -245,6 +287,12 @@ def digitize(
         else None
         for r, p in zip(rows, pulses, strict=True)
     ]  # fmt: skip
+    # a trace joined to the pulse's foot (no gap) starts where the row's end says
+    for i, (r, p) in enumerate(zip(rows, pulses, strict=True)):
+        if p is not None and falls[i] == p.x_fall:
+            alt = _foot_origin(prob, p, x_last=float(r.x_last), px_per_s=px_per_s,
+                               thickness=thickness, ppm=grid.px_per_mm_x)  # fmt: skip
+            falls[i] = alt if alt is not None else falls[i]
     starts = [f for f in falls if f is not None] or [float(r.x_first) for r in rows]
     common = float(np.median(starts))
     tol = 8 * grid.px_per_mm_x
@@ -269,9 +317,12 @@ def digitize(
     quarters = [[t0 + c * dur / 4 * px_per_s for c in range(4)]
                 for t0, dur in zip(origins, durations, strict=True)]  # fmt: skip
     labels = find_labels(prob, rows, quarters, px_per_mm=grid.px_per_mm_x)
+    # rough traces let the limb leads' laws (Einthoven, Goldberger) settle what labels cannot
+    rough = row_traces(prob, rows, origins, [d * px_per_s for d in durations])
     layout_name, row_leads, origin_rule = assign_leads(
-        len(rows), columns, layout=layout, rhythm_leads=rhythm_leads, labels=labels
-    )
+        len(rows), columns, layout=layout, rhythm_leads=rhythm_leads, labels=labels,
+        traces=rough,
+    )  # fmt: skip
     trace_prob = erase_labels(trace_prob, labels, row_leads)
     trace_prob = erase_text(trace_prob, rows, px_per_mm=grid.px_per_mm_x)
     lap("layout")
@@ -294,7 +345,8 @@ def digitize(
         x_end = int(min(r.x_last, t0 + dur * px_per_s))
         # erase the lead separators (short thick bars at segment boundaries), so the trace is
         # followed where it leaves the bar (within 6 mm) and interpolated where the bar hides it
-        band = trace_prob[r.y_lo : r.y_hi]
+        band = maps.band(trace_prob, r.y_lo, r.y_hi, center=r.center,
+                         centers=[q.center for q in rows])  # fmt: skip
         reach = int(6 * grid.px_per_mm_y)
         for c in range(1, max(1, len(leads))):
             xb = t0 + c * (dur / len(leads)) * px_per_s

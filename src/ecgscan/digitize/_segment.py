@@ -200,12 +200,13 @@ def own_row(
     center: float,
     centers: list[float],
     net: NDArray[np.float32] | None = None,
+    reach: float = 0.2,
 ) -> NDArray[np.float32]:
     """The band ``prob[y_lo:y_hi]`` of one row without the ink of its neighbours' traces.
 
     A trace pixel's zero line is its image row plus the network's ``offset``; pixels whose
-    zero line is clearly another row's (within 40 % of the distance between the two rows'
-    ``centers``, and where ``net``, the network's trace probability, exceeds 0.3) are erased,
+    zero line is clearly another row's (within ``reach`` times the distance between the two
+    rows' ``centers``, and where ``net``, the network's trace probability, exceeds 0.3) are erased,
     so a deep S wave or a tall R wave that crosses into this row's band is not followed.
     Without an offset map the band is returned unchanged (a view).
     """
@@ -215,8 +216,8 @@ def own_row(
         return band
     zero = offset[y_lo:y_hi] + np.arange(y_lo, y_hi, dtype=np.float32)[:, None]
     foreign = np.zeros(zero.shape, dtype=bool)
-    for c in others:  # zero line clearly the neighbour's: within 40 % of the way to it
-        foreign |= np.abs(zero - np.float32(c)) < np.float32(0.4 * abs(c - center))
+    for c in others:  # zero line clearly the neighbour's
+        foreign |= np.abs(zero - np.float32(c)) < np.float32(reach * abs(c - center))
     if net is not None:
         foreign &= net[y_lo:y_hi] > 0.3
     if not foreign.any():

@@ -583,6 +583,189 @@ def _f1_per_class(y: NDArray[np.float32], pred: NDArray[np.bool_]) -> NDArray[np
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
 
 
+def _start_run(config: TrainConfig) -> tuple[float, Path, Path]:
+    """Threads, torch seed and output folder of a run: ``(start, output dir, checkpoint)``."""
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    start = time.monotonic()
+    out_dir = Path(config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return start, out_dir, out_dir / "checkpoint.pt"
+
+
+def _head_config(
+    config: TrainConfig,
+    arch: Mapping[str, Any],
+    thresholds: NDArray[np.float64],
+    sup_thresholds: NDArray[np.float64],
+) -> dict[str, Any]:
+    """The heads, thresholds and architecture entries of an exported model's config."""
+    return {
+        "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
+        "thresholds": {
+            "challenge": [round(float(t), 6) for t in thresholds],
+            "superclass": [round(float(t), 6) for t in sup_thresholds],
+        },
+        "threshold_method": config.threshold_method,
+        "architecture": arch,
+    }
+
+
+def _run_info(
+    config: TrainConfig,
+    history: Sequence[Mapping[str, Any]],
+    best: Mapping[str, Any],
+    minutes: float,
+    n_params: int,
+) -> dict[str, Any]:
+    """The run's entries (epochs, loss, seed, commit, time, size) of the ``training`` config."""
+    return {
+        "epochs_run": len(history),
+        "best_epoch": best["epoch"],
+        "loss": config.loss,
+        "augment": config.augment,
+        "seed": config.seed,
+        "commit": _git_commit(),
+        "minutes": round(minutes, 1),
+        "parameters": n_params,
+    }
+
+
+def _finish_run(
+    onnx_path: Path,
+    history: list[dict[str, Any]],
+    val_metrics: dict[str, Any],
+    onnx_config: dict[str, Any],
+    minutes: float,
+    config: TrainConfig,
+    *,
+    write_card: Callable[[Path, Mapping[str, Any], Mapping[str, Any], TrainConfig], Path],
+    log: Callable[[str], None],
+) -> TrainResult:
+    """Write ``history.json`` and the model card next to the exported model; the result."""
+    summary = {"history": history, "val": val_metrics, "config": onnx_config}
+    (onnx_path.parent / "history.json").write_text(json.dumps(summary, indent=1))
+    card = write_card(onnx_path.parent / "MODEL_CARD.md", onnx_config, val_metrics, config)
+    log(f"wrote {onnx_path} and {card} ({minutes:.1f} min)")
+    return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
+
+
+def _fit(
+    model: SignalResNet | ImageResNet,
+    train: _Split,
+    config: TrainConfig,
+    *,
+    batch_input: Callable[[NDArray[Any], np.random.Generator], torch.Tensor],
+    evaluate: Callable[[], dict[str, Any]],
+    ckpt_path: Path,
+    start: float,
+    resume: bool,
+    log: Callable[[str], None],
+    pos_weight: torch.Tensor | None = None,
+    log_no_checkpoint: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The training loop shared by the signal and image models.
+
+    AdamW with a one-cycle schedule over ``config.epochs``; ``batch_input(inputs, rng)`` turns
+    the rows of ``train.signals`` of one batch into the model's input (augmenting with ``rng``)
+    and ``evaluate()`` scores the model on the validation data. Checkpoints go to
+    ``ckpt_path`` every ``config.checkpoint_minutes`` and after every epoch; ``resume=True``
+    continues from there. The best epoch (mean of both heads' validation AUROC) is loaded
+    into ``model`` at the end, which is left in eval mode.
+
+    Returns
+    -------
+    best : dict
+        ``score``, ``epoch``, ``metrics`` and ``state`` of the best epoch.
+    history : list of dict
+        Loss and validation AUROCs of every epoch.
+    """
+    steps_per_epoch = math.ceil(len(train.ecg_ids) / config.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
+    )
+    rng = np.random.default_rng(config.seed)
+    epoch, step_in_epoch = 0, 0
+    best: dict[str, Any] = {"score": -np.inf, "epoch": -1, "state": None, "metrics": None}
+    history: list[dict[str, Any]] = []
+    order = rng.permutation(len(train.ecg_ids))
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        epoch, step_in_epoch, order = ck["epoch"], ck["step"], ck["order"]
+        best, history = ck["best"], ck["history"]
+        log(f"resumed from {ckpt_path} at epoch {epoch + 1}, step {step_in_epoch}")
+    elif resume and log_no_checkpoint:
+        log(f"no checkpoint at {ckpt_path}; starting afresh")
+
+    def save_checkpoint() -> None:
+        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step_in_epoch,
+                    "order": order, "best": best, "history": history,
+                    "config": dataclasses.asdict(config)}, tmp)  # fmt: skip
+        tmp.replace(ckpt_path)
+
+    last_ckpt = time.monotonic()
+    stopped_early = False
+    while epoch < config.epochs:
+        model.train()
+        t0, losses = time.monotonic(), []
+        for step in range(step_in_epoch, steps_per_epoch):
+            idx = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
+            x = batch_input(train.signals[idx], rng)
+            ych = torch.from_numpy(train.challenge[idx])
+            ysup = torch.from_numpy(train.superclass[idx])
+            scores = model(x)
+            loss = multilabel_loss(model, scores["challenge"], ych, "challenge", loss=config.loss,
+                                   pos_weight=pos_weight)  # fmt: skip
+            loss = loss + config.superclass_weight * multilabel_loss(
+                model, scores["superclass"], ysup, "superclass", loss=config.loss,
+                mask=torch.from_numpy(train.has_superclass[idx]),
+            )  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            step_in_epoch = step + 1
+            if time.monotonic() - last_ckpt > 60 * config.checkpoint_minutes:
+                save_checkpoint()
+                last_ckpt = time.monotonic()
+            if config.max_minutes and time.monotonic() - start > 60 * config.max_minutes:
+                stopped_early = True
+                break
+        if stopped_early:
+            log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
+            break
+        metrics = evaluate()
+        score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
+            k: v for k, v in metrics.items() if not k.endswith("per_class")}})  # fmt: skip
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, val AUROC challenge "
+            f"{metrics['challenge_auroc']:.4f}, superclass {metrics['superclass_auroc']:.4f} "
+            f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
+        if score > best["score"]:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best = {"score": score, "epoch": epoch + 1, "metrics": metrics, "state": state}
+        epoch, step_in_epoch = epoch + 1, 0
+        order = rng.permutation(len(train.ecg_ids))
+        save_checkpoint()
+        last_ckpt = time.monotonic()
+
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    return best, history
+
+
 def train_classifier(
     config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print
 ) -> TrainResult:
@@ -599,12 +782,7 @@ def train_classifier(
         return _train_image(config, resume=resume, log=log)
     if kind == "ensemble":
         return fit_ensemble_model(config, log=log)
-    set_threads(config.threads)
-    torch.manual_seed(config.seed)
-    start = time.monotonic()
-    out_dir = Path(config.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
+    start, out_dir, ckpt_path = _start_run(config)
 
     log(
         f"loading PTB-XL folds {list(config.train_folds)} (train) and "
@@ -645,94 +823,27 @@ def train_classifier(
         np.clip(np.sqrt((1 - prevalence) / np.maximum(prevalence, 1e-4)), 1.0, 10.0),
         dtype=torch.float32,
     )
-    steps_per_epoch = math.ceil(len(train.ecg_ids) / config.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
-    )
-    rng = np.random.default_rng(config.seed)
-    epoch, step_in_epoch = 0, 0
-    best: dict[str, Any] = {"score": -np.inf, "epoch": -1, "state": None, "metrics": None}
-    history: list[dict[str, Any]] = []
-    order = rng.permutation(len(train.ecg_ids))
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        epoch, step_in_epoch, order = ck["epoch"], ck["step"], ck["order"]
-        best, history = ck["best"], ck["history"]
-        log(f"resumed from {ckpt_path} at epoch {epoch + 1}, step {step_in_epoch}")
-    elif resume:
-        log(f"no checkpoint at {ckpt_path}; starting afresh")
-
-    def save_checkpoint() -> None:
-        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step_in_epoch,
-                    "order": order, "best": best, "history": history,
-                    "config": dataclasses.asdict(config)}, tmp)  # fmt: skip
-        tmp.replace(ckpt_path)
-
     val_x = encode_signals(val.signals, mean=mean_l, std=std_l)
     aug_cfg = AugmentConfig()
-    last_ckpt = time.monotonic()
-    stopped_early = False
-    while epoch < config.epochs:
-        model.train()
-        t0, losses = time.monotonic(), []
-        for step in range(step_in_epoch, steps_per_epoch):
-            idx = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
-            sig = train.signals[idx]
-            if config.augment:
-                sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
-            x = torch.from_numpy(encode_signals(sig, mean=mean_l, std=std_l))
-            ych = torch.from_numpy(train.challenge[idx])
-            ysup = torch.from_numpy(train.superclass[idx])
-            scores = model(x)
-            loss = multilabel_loss(model, scores["challenge"], ych, "challenge", loss=config.loss,
-                                   pos_weight=pos_weight)  # fmt: skip
-            loss = loss + config.superclass_weight * multilabel_loss(
-                model, scores["superclass"], ysup, "superclass", loss=config.loss,
-                mask=torch.from_numpy(train.has_superclass[idx]),
-            )  # fmt: skip
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            step_in_epoch = step + 1
-            if time.monotonic() - last_ckpt > 60 * config.checkpoint_minutes:
-                save_checkpoint()
-                last_ckpt = time.monotonic()
-            if config.max_minutes and time.monotonic() - start > 60 * config.max_minutes:
-                stopped_early = True
-                break
-        if stopped_early:
-            log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
-            break
-        metrics = _evaluate(_predict(model, val_x), val)
-        score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
-            k: v for k, v in metrics.items() if not k.endswith("per_class")}})  # fmt: skip
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, val AUROC challenge "
-            f"{metrics['challenge_auroc']:.4f}, superclass {metrics['superclass_auroc']:.4f} "
-            f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
-        if score > best["score"]:
-            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best = {"score": score, "epoch": epoch + 1, "metrics": metrics, "state": state}
-        epoch, step_in_epoch = epoch + 1, 0
-        order = rng.permutation(len(train.ecg_ids))
-        save_checkpoint()
-        last_ckpt = time.monotonic()
 
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    model.eval()
+    def batch_input(sig: NDArray[Any], rng: np.random.Generator) -> torch.Tensor:
+        if config.augment:
+            sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
+        return torch.from_numpy(encode_signals(sig, mean=mean_l, std=std_l))
+
+    best, history = _fit(
+        model,
+        train,
+        config,
+        batch_input=batch_input,
+        evaluate=lambda: _evaluate(_predict(model, val_x), val),
+        pos_weight=pos_weight,
+        ckpt_path=ckpt_path,
+        start=start,
+        resume=resume,
+        log=log,
+        log_no_checkpoint=True,
+    )
 
     # thresholds on the validation folds: clean signals + one digitization-like copy
     val_aug = augment_batch(val.signals, np.random.default_rng(12345), fs=config.fs, config=aug_cfg)
@@ -776,35 +887,27 @@ def train_classifier(
         "leads": list(LEADS),
         "mean": mean_l,
         "std": std_l,
-        "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
-        "thresholds": {
-            "challenge": [round(float(t), 6) for t in thresholds],
-            "superclass": [round(float(t), 6) for t in sup_thresholds],
-        },
-        "threshold_method": config.threshold_method,
-        "architecture": arch,
+        **_head_config(config, arch, thresholds, sup_thresholds),
         "training": {
             "data": "PTB-XL 1.0.3 (100 Hz)",
             "train_folds": list(config.train_folds),
             "val_folds": list(config.val_folds),
-            "epochs_run": len(history),
-            "best_epoch": best["epoch"],
-            "loss": config.loss,
-            "augment": config.augment,
-            "seed": config.seed,
-            "commit": _git_commit(),
-            "minutes": round(minutes, 1),
-            "parameters": n_params,
+            **_run_info(config, history, best, minutes, n_params),
         },
     }
     onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
                             n_samples=config.n_samples)  # fmt: skip
     _check_onnx(model, onnx_path, val_x[:8])
-    summary = {"history": history, "val": val_metrics, "config": onnx_config}
-    (out_dir / "history.json").write_text(json.dumps(summary, indent=1))
-    card = write_model_card(out_dir / "MODEL_CARD.md", onnx_config, val_metrics, config)
-    log(f"wrote {onnx_path} and {card} ({minutes:.1f} min)")
-    return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
+    return _finish_run(
+        onnx_path,
+        history,
+        val_metrics,
+        onnx_config,
+        minutes,
+        config,
+        write_card=write_model_card,
+        log=log,
+    )
 
 
 def _check_onnx(
@@ -947,12 +1050,7 @@ def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None
     """:func:`train_classifier` for the image models (rendered pages instead of signals)."""
     from ..classify._image import encode_pages
 
-    set_threads(config.threads)
-    torch.manual_seed(config.seed)
-    start = time.monotonic()
-    out_dir = Path(config.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
+    start, out_dir, ckpt_path = _start_run(config)
     spec = get_model_spec(config.model)
     arch = {**dict(spec.defaults), **config.arch}
     size = (int(arch["height"]), int(arch["width"]))
@@ -967,90 +1065,24 @@ def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None
     assert isinstance(model, ImageResNet)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {config.model!r}: {n_params / 1e6:.2f} M parameters, {arch}, input {size}")
-    steps_per_epoch = math.ceil(len(train.ecg_ids) / config.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
-    )
-    rng = np.random.default_rng(config.seed)
-    epoch, step_in_epoch = 0, 0
-    best: dict[str, Any] = {"score": -np.inf, "epoch": -1, "state": None, "metrics": None}
-    history: list[dict[str, Any]] = []
-    order = rng.permutation(len(train.ecg_ids))
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        epoch, step_in_epoch, order = ck["epoch"], ck["step"], ck["order"]
-        best, history = ck["best"], ck["history"]
-        log(f"resumed from {ckpt_path} at epoch {epoch + 1}, step {step_in_epoch}")
-
-    def save_checkpoint() -> None:
-        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step_in_epoch,
-                    "order": order, "best": best, "history": history,
-                    "config": dataclasses.asdict(config)}, tmp)  # fmt: skip
-        tmp.replace(ckpt_path)
-
     val_x = encode_pages(val.signals)
-    last_ckpt = time.monotonic()
-    stopped_early = False
-    while epoch < config.epochs:
-        model.train()
-        t0, losses = time.monotonic(), []
-        for step in range(step_in_epoch, steps_per_epoch):
-            idx = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
-            pages = train.signals[idx]
-            if config.augment:
-                pages = _augment_pages(pages, rng)
-            x = torch.from_numpy(encode_pages(pages))
-            scores = model(x)
-            ych = torch.from_numpy(train.challenge[idx])
-            ysup = torch.from_numpy(train.superclass[idx])
-            loss = multilabel_loss(model, scores["challenge"], ych, "challenge", loss=config.loss)
-            loss = loss + config.superclass_weight * multilabel_loss(
-                model, scores["superclass"], ysup, "superclass", loss=config.loss,
-                mask=torch.from_numpy(train.has_superclass[idx]),
-            )  # fmt: skip
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            step_in_epoch = step + 1
-            if time.monotonic() - last_ckpt > 60 * config.checkpoint_minutes:
-                save_checkpoint()
-                last_ckpt = time.monotonic()
-            if config.max_minutes and time.monotonic() - start > 60 * config.max_minutes:
-                stopped_early = True
-                break
-        if stopped_early:
-            log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
-            break
-        metrics = _evaluate(_predict(model, val_x, batch_size=32), val)
-        score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
-            k: v for k, v in metrics.items() if not k.endswith("per_class")}})  # fmt: skip
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, val AUROC challenge "
-            f"{metrics['challenge_auroc']:.4f}, superclass {metrics['superclass_auroc']:.4f} "
-            f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
-        if score > best["score"]:
-            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best = {"score": score, "epoch": epoch + 1, "metrics": metrics, "state": state}
-        epoch, step_in_epoch = epoch + 1, 0
-        order = rng.permutation(len(train.ecg_ids))
-        save_checkpoint()
-        last_ckpt = time.monotonic()
 
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    model.eval()
+    def batch_input(pages: NDArray[Any], rng: np.random.Generator) -> torch.Tensor:
+        if config.augment:
+            pages = _augment_pages(pages, rng)
+        return torch.from_numpy(encode_pages(pages))
+
+    best, history = _fit(
+        model,
+        train,
+        config,
+        batch_input=batch_input,
+        evaluate=lambda: _evaluate(_predict(model, val_x, batch_size=32), val),
+        ckpt_path=ckpt_path,
+        start=start,
+        resume=resume,
+        log=log,
+    )
     p_val = _predict(model, val_x, batch_size=32)
     thresholds = choose_thresholds(
         val.challenge, p_val["challenge"], method=config.threshold_method
@@ -1072,13 +1104,7 @@ def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None
         "model": config.model,
         "input": "image",
         "size": list(size),
-        "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
-        "thresholds": {
-            "challenge": [round(float(t), 6) for t in thresholds],
-            "superclass": [round(float(t), 6) for t in sup_thresholds],
-        },
-        "threshold_method": config.threshold_method,
-        "architecture": arch,
+        **_head_config(config, arch, thresholds, sup_thresholds),
         "training": {
             "data": "pages rendered by ecgscan.render (style 'random', 72-96 DPI) of PTB-XL "
             "1.0.3 records (100 Hz)",
@@ -1086,24 +1112,22 @@ def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None
             "val_folds": list(config.val_folds),
             "pages_train": len(train.ecg_ids),
             "pages_val": len(val.ecg_ids),
-            "epochs_run": len(history),
-            "best_epoch": best["epoch"],
-            "loss": config.loss,
-            "augment": config.augment,
-            "seed": config.seed,
-            "commit": _git_commit(),
-            "minutes": round(minutes, 1),
-            "parameters": n_params,
+            **_run_info(config, history, best, minutes, n_params),
         },
     }
     onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
                             input_shape=(1, 1, *size), input_name="image")  # fmt: skip
     _check_onnx(model, onnx_path, val_x[:4], input_name="image")
-    summary = {"history": history, "val": val_metrics, "config": onnx_config}
-    (out_dir / "history.json").write_text(json.dumps(summary, indent=1))
-    card = write_image_model_card(out_dir / "MODEL_CARD.md", onnx_config, val_metrics, config)
-    log(f"wrote {onnx_path} and {card} ({minutes:.1f} min)")
-    return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
+    return _finish_run(
+        onnx_path,
+        history,
+        val_metrics,
+        onnx_config,
+        minutes,
+        config,
+        write_card=write_image_model_card,
+        log=log,
+    )
 
 
 def write_image_model_card(

@@ -370,6 +370,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, max_steps: int | None = None
     """Train for ``cfg.minutes`` of wall clock in total (a resumed run continues the budget
     and the learning-rate schedule), or ``max_steps`` more steps; returns the ONNX path."""
     from ..data.ptbxl import PTBXL
+    from ..errors import InputFileError
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -382,10 +383,10 @@ def train(cfg: TrainConfig, *, resume: bool = True, max_steps: int | None = None
     if resume and ckpt.is_file():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         if state.get("architecture") != "SegUNet2" or state["config"]["width"] != cfg.width:
-            raise ValueError(
+            raise InputFileError(
                 f"checkpoint {ckpt} is of another network (architecture "
                 f"{state.get('architecture', 'TinyUNet')!r}, width {state['config']['width']}); "
-                "use another output folder or resume=False"
+                "use another output folder (-o) or start afresh (--no-resume, resume=False)"
             )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

@@ -218,7 +218,10 @@ class EnsembleClassifier:
                 head: (np.asarray(c["a"], dtype=np.float64), np.asarray(c["b"], dtype=np.float64))
                 for head, c in entry.get("calibration", {}).items()
             })  # fmt: skip
-        self.inputs = frozenset(m.input for m in self.members)
+        # what predict() reads: a member of weight 0 is never run, so its input is not gathered
+        self.inputs = frozenset(
+            m.input for m, w in zip(self.members, self.weights, strict=True) if w > 0
+        )
 
     def _load_member(self, entry: Mapping[str, Any]) -> SignalClassifier | ImageClassifier:
         from ._predict import _load_file

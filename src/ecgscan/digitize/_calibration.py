@@ -30,6 +30,22 @@ class Pulse:
     y_base: float
 
 
+def _first_run_centroid(profile: NDArray[np.float64]) -> float | None:
+    """Centroid (index units) of a stroke's profile over its own contiguous run: from the
+    first value above 0.1 to the first gap after it. None when the profile holds no ink."""
+    above = profile > 0.1
+    if above.any():
+        first = int(np.argmax(above))
+        gaps = np.flatnonzero(~above[first:])
+        if gaps.size:
+            profile = profile.copy()
+            profile[first + int(gaps[0]) :] = 0.0
+    total = float(profile.sum())
+    if total <= 0.0:
+        return None
+    return float(np.dot(profile, np.arange(profile.size))) / total
+
+
 def _top_centre(
     prob: NDArray[np.float32], xa: float, xb: float, top: float, thickness: float
 ) -> float:
@@ -45,19 +61,8 @@ def _top_centre(
     r1 = min(prob.shape[0], int(top) + int(np.ceil(thickness)) + 2)
     if c1 - c0 < 2 or r1 <= r0:
         return fallback
-    profile = prob[r0:r1, c0:c1].astype(np.float64).mean(axis=1)
-    # the stroke's own contiguous rows (stop at the first gap below it)
-    inside = False
-    for i, v in enumerate(profile):
-        if v > 0.1:
-            inside = True
-        elif inside:
-            profile[i:] = 0.0
-            break
-    total = float(profile.sum())
-    if total <= 0.0:
-        return fallback
-    return r0 + float(np.dot(profile, np.arange(profile.size))) / total
+    centre = _first_run_centroid(prob[r0:r1, c0:c1].astype(np.float64).mean(axis=1))
+    return fallback if centre is None else r0 + centre
 
 
 def _stroke_centre(
@@ -76,18 +81,8 @@ def _stroke_centre(
     c1 = min(prob.shape[1], left + int(np.ceil(1.5 * thickness)) + 1)
     if r1 - r0 < 2 or c1 <= c0:
         return fallback
-    profile = prob[r0:r1, c0:c1].astype(np.float64).mean(axis=0)
-    inside = False
-    for i, v in enumerate(profile):
-        if v > 0.1:
-            inside = True
-        elif inside:
-            profile[i:] = 0.0
-            break
-    total = float(profile.sum())
-    if total <= 0.0:
-        return fallback
-    return c0 + float(np.dot(profile, np.arange(profile.size))) / total
+    centre = _first_run_centroid(prob[r0:r1, c0:c1].astype(np.float64).mean(axis=0))
+    return fallback if centre is None else c0 + centre
 
 
 def find_pulse(

@@ -28,10 +28,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ecgscan.data import Record
+from ecgscan.data.record import normalize_lead_name
 from ecgscan.digitize import digitize
 from ecgscan.errors import DigitizationError
 from ecgscan.metrics import challenge_snr, kaggle_snr, mean_snr
@@ -153,6 +155,204 @@ def eik_dev(
     return seconds
 
 
+# ---------------------------------------------------------------------------------------------
+# pixel-level diagnosis against ECG-Image-Kit's own ground truth (``<rec>-0.json.xz``)
+
+_PIX_KEYS = ("extract", "+timing", "+calib", "+resample", "record")
+
+
+def _truth_leads(path: Path) -> list[dict]:
+    """ECG-Image-Kit's per-lead truth: name, first sample, and each sample's (x, y) in pixels.
+
+    Its ``plotted_pixels`` are ``[row, column]`` in Matplotlib's convention (pixel ``i`` covers
+    ``[i, i + 1)``), so a sample's position in pixel-index coordinates is that minus 0.5.
+    """
+    import json
+    import lzma
+
+    with lzma.open(path) as fh:
+        data = json.load(fh)
+    # the pixels are those of the figure before its padding (``pad_inches``) was added
+    pad = float(data.get("pad_inches") or 0) * float(data.get("resolution") or 0)
+    out = []
+    for lead in data["leads"]:
+        pix = np.asarray(lead["plotted_pixels"], dtype=np.float64)
+        if pix.size == 0:
+            continue
+        out.append({"name": lead["lead_name"], "k0": int(lead["start_sample"]),
+                    "x": pix[:, 1] - 0.5 + pad, "y": pix[:, 0] - 0.5 + pad})  # fmt: skip
+    return out
+
+
+def _capture_segments(image: Path, fs: float) -> tuple[Any, list[dict]]:
+    """Digitize ``image`` and record every call of the pipeline's ``sample_trace``."""
+    from ecgscan.digitize import _pipeline
+
+    calls: list[dict] = []
+    fitted = _pipeline.sample_trace
+
+    def spy(*args: Any, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+        t, v = fitted(*args, **kw)
+        # the traced curve: the polyline through the samples (in pixels)
+        ok = np.isfinite(v)
+        x = kw["x_origin"] + t[ok] * kw["px_per_s"]
+        y = kw["zero_y"] - v[ok] * kw["px_per_mv"]
+        calls.append({"x": x, "y": y, "t": t, "v": v, **kw})
+        return t, v
+
+    _pipeline.sample_trace = spy
+    try:
+        result = digitize(image, fs=fs)
+    finally:
+        _pipeline.sample_trace = fitted
+    return result, calls
+
+
+def _match(lead: dict, calls: list[dict], fs: float) -> dict | None:
+    """The traced segment that covers ``lead``'s printed pixels (x overlap, then y distance)."""
+    best, score = None, -np.inf
+    xa, xb, ym = lead["x"].min(), lead["x"].max(), float(np.median(lead["y"]))
+    for c in calls:
+        lo = c["x_origin"] + c["t_start"] * c["px_per_s"]
+        hi = c["x_origin"] + c["t_end"] * c["px_per_s"]
+        overlap = min(hi, xb) - max(lo, xa)
+        if overlap < 0.8 * (xb - xa) or abs(c["zero_y"] - ym) > 40 * c["px_per_mv"] / 10:
+            continue
+        s = overlap - abs(c["zero_y"] - ym)
+        if s > score:
+            best, score = c, s
+    return best
+
+
+def _offset_free_db(ref: np.ndarray, est: np.ndarray) -> float:
+    ok = np.isfinite(ref) & np.isfinite(est)
+    if ok.sum() < 10:
+        return float("nan")
+    r, e = ref[ok], est[ok]
+    d = r - e
+    return _db(r - r.mean(), d - d.mean())
+
+
+def pixel_lead(lead: dict, seg: dict, ref: np.ndarray, rec: np.ndarray, fs: float,
+               lead_in: float = 0.02) -> dict[str, float]:  # fmt: skip
+    """Split one lead's error into extraction, timing, calibration and resampling.
+
+    Cumulative SNRs (dB, offset-free, over the lead's printed samples): ``extract`` the traced
+    curve read at each sample's true pixel x with the true zero line and scale; ``+timing``
+    read where the digitizer puts the sample (its origin and px/s); ``+calib`` with its zero
+    line and px/mV too; ``+resample`` the values it output for the segment; ``record`` the
+    record's samples (segments merged). Pixel figures: RMS of the curve's y error at the
+    true x (all / steepest tenth of samples), mean and spread of the x error (digitizer's
+    position of a sample less the truth; > 0 = late), zero-line error (px) and the ratio of
+    true to estimated px/mV.
+    """
+    n = lead["x"].size
+    k = lead["k0"] + np.arange(n)
+    r = ref[k]
+    ok = np.isfinite(r)
+    # the truth's own scale: x = x0 + t px_per_s, y = zero - mV px_per_mv (least squares)
+    t = k / fs
+    A = np.stack([np.ones(ok.sum()), t[ok]], 1)
+    (_x0, pps_true), *_ = np.linalg.lstsq(A, lead["x"][ok], rcond=None)
+    B = np.stack([np.ones(ok.sum()), -r[ok]], 1)
+    (zero_true, ppmv_true), *_ = np.linalg.lstsq(B, lead["y"][ok], rcond=None)
+    order = np.argsort(seg["x"], kind="stable")
+    sx, sy = seg["x"][order], seg["y"][order]
+
+    def curve(x: np.ndarray) -> np.ndarray:
+        v = np.interp(x, sx, sy)
+        v[(x < sx[0] - 1) | (x > sx[-1] + 1)] = np.nan
+        return v
+
+    x_est = seg["x_origin"] + t * seg["px_per_s"]
+    y_true_x = curve(lead["x"])
+    v_a = (zero_true - y_true_x) / ppmv_true
+    v_b = (zero_true - curve(x_est)) / ppmv_true
+    v_c = (seg["zero_y"] - curve(x_est)) / seg["px_per_mv"]
+    ki = np.round(t * fs).astype(int)
+    ks = np.round(seg["t"] * fs).astype(int)
+    pos = np.searchsorted(ks, ki)
+    hit = (pos < ks.size) & (ks[np.minimum(pos, ks.size - 1)] == ki)
+    v_d = np.full(n, np.nan)
+    v_d[hit] = seg["v"][pos[hit]]
+    li = int(round(lead_in * fs))
+    v_e = np.full(n, np.nan)
+    inside = (k + li) < rec.size
+    v_e[inside] = rec[k[inside] + li]
+    slope = np.abs(np.gradient(lead["y"]))
+    steep = slope >= np.percentile(slope, 90)
+    dy = y_true_x - lead["y"]
+    dx = x_est - lead["x"]
+    fin = np.isfinite(dy)
+    return {
+        "extract": _offset_free_db(r, v_a), "+timing": _offset_free_db(r, v_b),
+        "+calib": _offset_free_db(r, v_c), "+resample": _offset_free_db(r, v_d),
+        "record": _offset_free_db(r, v_e),
+        "dy_rms": float(np.sqrt(np.mean(dy[fin] ** 2))),
+        "dy_steep": float(np.sqrt(np.mean(dy[fin & steep] ** 2))),
+        "dy_flat": float(np.sqrt(np.mean(dy[fin & ~steep] ** 2))),
+        "dx_mean": float(np.mean(dx)), "dx_sd": float(np.std(dx)),
+        "dx_scale": float(seg["px_per_s"] / pps_true - 1.0) * 1e3,
+        "dzero": float(seg["zero_y"] - zero_true),
+        "gain": float(ppmv_true / seg["px_per_mv"]),
+    }  # fmt: skip
+
+
+_PIX_ALL = (*_PIX_KEYS, "dy_rms", "dy_steep", "dy_flat", "dx_mean", "dx_sd", "dx_scale",
+            "dzero", "gain")  # fmt: skip
+
+
+def pixel_diagnosis(root: Path, *, limit: int | None, category: str | None) -> None:
+    """Per category and reference fs: where the error arises, against the pixel truth."""
+    rows = list(csv.DictReader((root / "manifest.csv").open()))
+    if category:
+        rows = [r for r in rows if r["category"] == category]
+    groups: dict[tuple[str, int], list[dict[str, float]]] = {}
+    skipped = []
+    for r in rows[:limit]:
+        truth = root / (r["reference"] + "-0.json.xz")
+        if not truth.exists():
+            continue
+        ref = Record.from_wfdb(root / r["reference"])
+        try:
+            result, calls = _capture_segments(root / r["image"], ref.fs)
+        except DigitizationError:
+            skipped.append(r["image"] + " (error)")
+            continue
+        g = result.geometry
+        if (
+            g.quarter_turns
+            or abs(g.rotation) > 0.01
+            or g.perspective is not None
+            or g.dewarp > 0.25
+        ):
+            skipped.append(r["image"] + " (straightened)")
+            continue
+        per = []
+        for lead in _truth_leads(truth):
+            seg = _match(lead, calls, ref.fs)
+            name = normalize_lead_name(lead["name"])
+            if seg is None or name not in ref.leads:
+                continue
+            j = ref.leads.index(name)
+            per.append(pixel_lead(lead, seg, ref.signal[:, j],
+                                  result.record.signal[:, result.record.leads.index(name)],
+                                  ref.fs))  # fmt: skip
+        if not per:
+            continue
+        page = {key: float(np.nanmedian([p[key] for p in per])) for key in _PIX_ALL}
+        groups.setdefault((r["category"], int(float(r["fs"]))), []).append(page)
+        print(f"  {r['image']:<32} " + " ".join(f"{k} {page[k]:.2f}" for k in _PIX_ALL),
+              file=sys.stderr)  # fmt: skip
+    print("\npixel diagnosis (means over pages of per-lead medians; dB cumulative, px)")
+    print(f"{'category':<11}{'fs':>4}{'n':>3} " + " ".join(f"{k:>9}" for k in _PIX_ALL))
+    for (cat, fs), pages in sorted(groups.items()):
+        means = [float(np.mean([p[k] for p in pages])) for k in _PIX_ALL]
+        print(f"{cat:<11}{fs:>4}{len(pages):>3} " + " ".join(f"{m:>9.2f}" for m in means))
+    if skipped:
+        print("not compared: " + ", ".join(skipped))
+
+
 def real_scans(root: Path, *, limit: int | None) -> list[float]:
     files = sorted(
         p for p in root.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"}
@@ -191,10 +391,19 @@ def main() -> None:
     parser.add_argument(
         "--diagnose", action="store_true", help="decompose each lead's error (timing, gain)"
     )
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="split each lead's error into extraction, timing, calibration and resampling "
+        "against ECG-Image-Kit's pixel truth (pages the digitizer did not straighten)",
+    )
     args = parser.parse_args()
     images = args.shared / "images"
     if not images.is_dir():
         sys.exit(f"needs {images} (the project's ../shared data)")
+    if args.pixels:
+        pixel_diagnosis(images / "eik-dev", limit=args.limit, category=args.category)
+        return
     seconds = eik_dev(
         images / "eik-dev", limit=args.limit, category=args.category, diagnose=args.diagnose
     )

@@ -111,3 +111,20 @@ def test_gev_activation_gives_probabilities() -> None:
         assert bool(torch.isfinite(value)) and float(value.detach()) > 0
     with pytest.raises(EcgscanError, match="unknown loss"):
         multilabel_loss(model, scores["challenge"], target, "challenge", loss="hinge")
+
+
+def test_every_registered_model_ships_its_weights() -> None:
+    import json
+    from importlib import resources
+
+    folder = resources.files("ecgscan") / "models" / "classifier"
+    # the models the package itself registers (tests may register untrained examples)
+    for name in ("ensemble", *get_model_spec("ensemble").members):
+        spec = get_model_spec(name)
+        assert spec.weights is not None and (folder / spec.weights).is_file(), name
+    # the shipped ensemble names only registered members, each with its file next to it
+    ensemble = get_model_spec("ensemble")
+    config = json.loads((folder / (ensemble.weights or "")).read_text())
+    for entry in config["members"]:
+        assert entry["name"] in ensemble.members
+        assert (folder / entry["file"]).is_file(), entry["file"]

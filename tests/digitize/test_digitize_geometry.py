@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _shared import shared_path
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import digitize, estimate_rotation, load_image, straighten
-from ecgscan.digitize._geometry import estimate_warp, upside_down
+from ecgscan.digitize._geometry import estimate_warp, flatten_lighting, upside_down
 from ecgscan.metrics import challenge_snr, mean_snr
 from ecgscan.render import RenderedPage, render_page
 
@@ -80,6 +81,62 @@ def test_tilted_camera_page_reads_like_a_flat_one(flat: tuple[RenderedPage, floa
     assert estimate_warp(without).magnitude > 4.0  # type: ignore[union-attr]
     # without the dewarp this page loses ~5 dB; with it, it reads like the flat page
     assert _snr(page) >= flat[1] - 1.5
+
+
+def test_warp_is_found_through_heavy_noise() -> None:
+    # blurred, noisy photos (and dotted grids) keep only a weak periodic grid signal
+    # (coherence ~0.1 instead of 0.3-0.5): the warp must still be read, and read the same
+    page = _render([{"name": "perspective", "offsets": _TILT}])
+    clean = estimate_warp(page.image)
+    assert clean is not None and clean.magnitude > 20.0
+    rng = np.random.default_rng(0)
+    noisy = np.clip(page.image + rng.normal(0.0, 40.0, page.image.shape), 0, 255).astype(np.uint8)
+    warp = estimate_warp(noisy)
+    assert warp is not None and warp.coverage > 0.8
+    assert np.abs(warp.u - clean.u).max() < 1.0
+    assert np.abs(warp.v - clean.v).max() < 1.0
+
+
+@pytest.mark.parametrize("name", ["ecg00029.jpg", "ecg00034.jpg"])
+def test_phone_photo_of_dotted_grid_is_dewarped(name: str) -> None:
+    # phone photos of whole sheets (dotted 1-mm grid, ~4.3 px/mm) taken at an angle: the
+    # rows' calibration pulses lie 5-15 mm apart across the sheet until the grid dewarps it
+    image = load_image(shared_path("images", "real-scans", name))
+    before = estimate_warp(image)
+    assert before is not None and before.magnitude > 20.0
+    out, geometry = straighten(image)
+    assert geometry.dewarp > 20.0
+    after = estimate_warp(out)
+    assert after is not None and after.magnitude < 1.0  # one pass alone leaves 1.5-7 px
+    rows = digitize(image).layout.rows
+    starts = [r.x_start for r in rows if r.pulse]
+    assert len(starts) >= 2 and max(starts) - min(starts) < 1.0 * 4.3  # within 1 mm
+
+
+def _shade(image: np.ndarray, depth: float) -> np.ndarray:
+    """The page under a soft dark patch (a shadow, a wrinkle's shading) down to 1 - depth."""
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    blob = np.exp(-(((xx - 0.45 * w) / (0.18 * w)) ** 2 + ((yy - 0.55 * h) / (0.2 * h)) ** 2))
+    return (image * (1.0 - depth * blob)[:, :, None]).round().astype(np.uint8)
+
+
+def test_shading_is_flattened(flat: tuple[RenderedPage, float]) -> None:
+    page, snr = flat
+    assert flatten_lighting(page.image) is page.image  # evenly lit: untouched
+    shaded = _shade(page.image, 0.7)
+    out = flatten_lighting(shaded)
+    h, w = out.shape[:2]
+    paper = (page.mask == 0) & (page.image.min(axis=2) > 240)  # blank paper in the render
+    centre = np.zeros_like(paper)
+    centre[int(0.45 * h) : int(0.65 * h), int(0.35 * w) : int(0.55 * w)] = True
+    value = out.max(axis=2).astype(float)
+    assert np.median(shaded.max(axis=2)[paper & centre]) < 120  # deep in the shade before
+    assert np.median(value[paper & centre]) > 230  # paper-white again
+    ink = page.mask > 0
+    assert np.median(value[ink & centre]) < 110  # and the trace stays dark on it
+    # the whole digitizer reads the shaded page like the flat one (it lost ~6 dB before)
+    assert _snr(page, shaded) >= snr - 1.0
 
 
 def test_strong_rotation_is_undone(flat: tuple[RenderedPage, float]) -> None:

@@ -34,5 +34,15 @@ def test_coarse_photo_grid_is_not_read_at_the_5mm_period(name: str) -> None:
     assert abs(grid.px_per_mm_x - grid.px_per_mm_y) / grid.px_per_mm_x < 0.08
 
 
+def test_high_resolution_scan_is_not_read_at_twice_the_period() -> None:
+    # a 600-DPI scan (3776 px wide, ~14 px/mm): traces and text give broadband power between
+    # the grid's spectral lines, which must not pass for sub-harmonics of a 2-mm grid
+    image = load_image(shared_path("images", "real-scans", "ecg00012.jpg"))
+    grid = estimate_grid(image)
+    assert grid is not None
+    assert grid.px_per_mm_x == pytest.approx(14.0, rel=0.02)
+    assert grid.px_per_mm_y == pytest.approx(14.0, rel=0.02)
+
+
 def test_blank_page_has_no_grid() -> None:
     assert estimate_grid(np.full((800, 1100, 3), 250, np.uint8)) is None

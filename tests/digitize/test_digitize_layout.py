@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import digitize
+from ecgscan.digitize._geometry import straighten
 from ecgscan.digitize._layout import (
     LABEL_NAMES,
     LeadLabel,
@@ -27,6 +28,7 @@ from ecgscan.digitize._layout import (
     find_rows,
     read_label,
     reassign_rhythm_strips,
+    row_spacing,
     row_traces,
 )
 from ecgscan.digitize._segment import segment_traces
@@ -301,3 +303,76 @@ def test_layout_and_rhythm_strip_are_read_from_the_page(record, layout, expected
     assert [r.leads for r in res.layout.rows] == truth_rows
     corr = _correlations(page.reference, res.record)
     assert min(corr.values()) > 0.75, corr
+
+
+# ------------------------------------------------------------------ rows
+@pytest.mark.parametrize(("dpi", "style"), [(200, "clean"), (100, "scan")])
+def test_find_rows_finds_every_row_of_a_12x1_page(ptbxl_dir, dpi: int, style: str) -> None:  # type: ignore[no-untyped-def]
+    """12x1 rows are ~11 mm apart, and a row's ink wanders about its baseline by more than
+    the 1 mm left over a fixed 10-mm minimum distance; at 100 DPI their ink covers > 5 % of
+    the page."""
+    from ecgscan.data.ptbxl import PTBXL
+
+    db = PTBXL(ptbxl_dir)
+    ecg_id = next(iter(db.ecg_ids(folds=[9], fs=100)))
+    page = render_page(db.record(ecg_id, fs=100), layout="12x1", dpi=dpi, style=style, seed=1)
+    ppm = page.truth["px_per_mm"]["x"]
+    image = page.image
+    if style != "clean":  # a scan is skewed: straightened, as digitize does
+        image, _ = straighten(image)
+    prob, _ = segment_traces(image, px_per_mm=ppm, method="darkness")
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert len(rows) == 12
+    spacing = np.diff([r.center for r in rows])
+    assert spacing.min() > 0.6 * np.median(spacing) and spacing.max() < 1.5 * np.median(spacing)
+    if style == "clean":  # the page as drawn: one row per printed row, and whole
+        baselines = np.array([r["baseline_y"] for r in page.truth["rows"]])
+        nearest = [int(np.argmin(np.abs(baselines - r.center))) for r in rows]
+        assert nearest == list(range(12))
+        width = page.truth["duration"] * page.truth["paper_speed"] * ppm
+        assert all(r.x_last - r.x_first > 0.9 * width for r in rows)
+
+
+def test_row_spacing_is_measured_only_on_closely_printed_rows() -> None:
+    ppm = 8.0
+    profile = np.zeros(1600)
+    for k in range(12):
+        profile[int(300 + k * 11 * ppm) + np.arange(-6, 7)] = 50.0
+    assert row_spacing(profile, px_per_mm=ppm) == pytest.approx(88, abs=2)
+    wide = np.zeros(1600)
+    for k in range(4):
+        wide[int(300 + k * 35 * ppm) + np.arange(-6, 7)] = 50.0
+    assert row_spacing(wide, px_per_mm=ppm) is None
+
+
+def test_a_row_whose_baseline_wanders_keeps_its_whole_length() -> None:
+    ppm = 4.0
+    prob = np.zeros((800, 1100), np.float32)
+    x = np.arange(40, 1060)
+    # the middle row's baseline wanders 18 mm down and back over the middle of the page
+    drift = 18 * ppm * np.exp(-0.5 * ((x - 550) / 80.0) ** 2)
+    for c in (200.0, 340.0, 480.0):
+        y = np.round(c + 3 * np.sin(x / 6.0) + (drift if c == 340.0 else 0.0)).astype(int)
+        prob[y, x] = prob[y + 1, x] = 1.0
+        for k in range(60, 1060, 100):  # a 7-mm R wave every second (25 mm)
+            prob[y[k - 40] - 28 : y[k - 40], k : k + 2] = 1.0
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert len(rows) == 3
+    assert all(r.x_first <= 42 and r.x_last >= 1057 for r in rows), [
+        (r.x_first, r.x_last) for r in rows
+    ]
+
+
+def test_a_flat_trace_is_a_row_and_a_ruled_line_is_not() -> None:
+    """Both fill one line of pixels over the page; the trace's beats leave it at regular
+    intervals, the letters beside a ruled line do not."""
+    ppm = 4.0
+    prob = np.zeros((600, 1200), np.float32)
+    prob[199:202, 40:1160] = 1.0  # a flat lead drawn 3 px thick
+    for k in range(80, 1160, 100):  # its QRS complexes, one a second
+        prob[168:200, k : k + 2] = 1.0
+    prob[400:402, 40:1160] = 1.0  # a ruled line, with words above it here and there
+    for x0 in (60, 75, 90, 420, 436, 900, 1010):
+        prob[380:392, x0 : x0 + 8] = 1.0
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert [round(r.center) for r in rows] == [200]

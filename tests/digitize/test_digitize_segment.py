@@ -190,3 +190,57 @@ def test_training_runs_a_step_and_resumes(ptbxl_dir: Path, tmp_path: Path) -> No
     # a checkpoint of another width is refused, with the way out named
     with pytest.raises(ValueError, match="another output folder"):
         train(TrainConfig(**{**cfg.__dict__, "width": 8}), max_steps=1)
+
+
+# ------------------------------------------------------------------ the darkness map's levels
+def _lined_page(
+    n_lines: int, *, ppm: float = 4.0, width: int = 3, grey_grid: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """A pink-gridded page (A4 landscape at ``ppm`` px/mm; a dark grey grid, as a monochrome
+    printer prints it, with ``grey_grid``) with ``n_lines`` black wavy traces ``width`` px
+    thick, and their mask."""
+    h, w = int(210 * ppm), int(297 * ppm)
+    img = np.full((h, w, 3), 250, np.uint8)
+    img[:, :, 1:] = 242  # a faintly tinted paper
+    minor, major = ((170,) * 3, (95,) * 3) if grey_grid else ((255, 190, 190), (255, 120, 120))
+    for k in range(0, w, int(ppm)):  # minor and major grid lines
+        img[:, k] = minor if k % int(5 * ppm) else major
+    for k in range(0, h, int(ppm)):
+        img[k, :] = minor if k % int(5 * ppm) else major
+    mask = np.zeros((h, w), bool)
+    x = np.arange(int(20 * ppm), w - int(20 * ppm))
+    gap = (h - 40 * ppm) / max(n_lines - 1, 1)
+    for i in range(n_lines):
+        y = 20 * ppm + i * gap + 3 * ppm * np.sin(x / (4 * ppm) + i)
+        for d in range(width):
+            mask[np.round(y).astype(int) + d - width // 2, x] = True
+    img[mask] = 20
+    return img, mask
+
+
+@pytest.mark.parametrize(
+    ("n_lines", "width", "grey_grid"),
+    [(3, 2, False), (12, 3, False), (12, 6, False), (3, 2, True), (12, 6, True)],
+)
+def test_darkness_map_keeps_the_traces_whatever_their_coverage(
+    n_lines: int, width: int, grey_grid: bool
+) -> None:
+    """From 1 % to 15 % of the page in trace ink: the map keeps the traces and drops the grid,
+    even a dark grey one (a fixed percentile of the page's darkness lands inside the ink on
+    dense pages)."""
+    img, mask = _lined_page(n_lines, width=width, grey_grid=grey_grid)
+    coverage = mask.mean()
+    prob, _ = segment_traces(img, px_per_mm=4.0, method="darkness")
+    assert (prob[mask] > 0.5).mean() > 0.95, coverage
+    assert (prob[~mask] > 0.5).mean() < 0.002, coverage
+
+
+def test_dense_12x1_page_at_100_dpi_keeps_its_traces(ptbxl_dir: Path) -> None:
+    db = PTBXL(ptbxl_dir)
+    ecg_id = next(iter(db.ecg_ids(folds=[9], fs=100)))
+    page = render_page(db.record(ecg_id, fs=100), layout="12x1", dpi=100, style="scan", seed=3)
+    ppm = page.truth["px_per_mm"]["x"]
+    prob, _ = segment_traces(page.image, px_per_mm=ppm, method="darkness")
+    true = page.mask > 0
+    assert true.mean() > 0.04  # denser than the fixed 96th percentile allowed
+    assert (prob[true] > 0.5).mean() > 0.8

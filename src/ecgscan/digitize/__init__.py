@@ -6,7 +6,7 @@ The pipeline has one module per stage; each stage is usable on its own:
    pixel limits;
 2. :func:`straighten` — paper outline and perspective of photos, tilt up to ±45°, quarter
    and half turns (:func:`upside_down`), grid-driven dewarp of curved paper
-   (:func:`estimate_warp`);
+   (:func:`estimate_warp`), shadows and uneven light evened out (:func:`flatten_lighting`);
 3. :func:`estimate_grid` — grid period (px/mm) along x and y;
 4. :func:`calibrate` — paper speed and gain from the calibration pulse (defaults 25 mm/s,
    10 mm/mV);
@@ -14,7 +14,10 @@ The pipeline has one module per stage; each stage is usable on its own:
    lead names read from the page (:func:`read_label`) and checked against the limb-lead laws;
 6. :func:`segment_traces`, :func:`trace_maps` — per-pixel trace probability and, where traces
    cross between rows, the network's row assignment;
-7. :func:`track_row`, :func:`trace_to_samples` — sub-pixel trace per column, mV at true times;
+7. :func:`trace_runs`, :func:`run_edges`, :func:`sample_trace` — the trace's ink per column,
+   its sub-pixel edges, and the samples fitted as the vertices of the drawn line
+   (:func:`fit_polyline`, a round pen of :func:`pen_radius`) at their true times
+   (:func:`track_row`, :func:`trace_to_samples` give column centres);
 8. :func:`lead_quality` — confidence and flags per lead.
 
 :func:`digitize` runs them all and returns a :class:`DigitizationResult`.
@@ -24,12 +27,22 @@ from __future__ import annotations
 
 from .._callable import make_module_callable
 from ._calibration import Pulse, calibrate, find_pulse
-from ._extract import line_thickness, trace_to_samples, track_row
+from ._extract import (
+    fit_polyline,
+    line_thickness,
+    pen_radius,
+    run_edges,
+    sample_trace,
+    trace_runs,
+    trace_to_samples,
+    track_row,
+)
 from ._geometry import (
     GridWarp,
     estimate_rotation,
     estimate_warp,
     find_paper,
+    flatten_lighting,
     straighten,
     upside_down,
 )
@@ -90,21 +103,27 @@ __all__ = [
     "find_paper",
     "find_pulse",
     "find_rows",
+    "fit_polyline",
+    "flatten_lighting",
     "grid_strength",
     "iter_pages",
     "lead_quality",
     "line_thickness",
     "load_image",
     "model_path",
+    "pen_radius",
     "read_label",
     "result_files",
     "row_traces",
+    "run_edges",
+    "sample_trace",
     "segment_traces",
     "separator_columns",
     "separator_score",
     "straighten",
     "trace_continuity",
     "trace_maps",
+    "trace_runs",
     "trace_to_samples",
     "track_row",
     "upside_down",

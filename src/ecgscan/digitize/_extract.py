@@ -1,11 +1,19 @@
-"""Stage 7: extraction — a sub-pixel trace centre per column, then millivolts at true times.
+"""Stage 7: extraction — the trace's ink per column, then millivolts at the samples' columns.
 
 For each row, every column's candidate ink runs (probability > 0.5) inside the row's band are
 linked by dynamic programming (the path with the smallest total vertical jump, weakly pulled to
-the row's baseline), so a trace is followed through crossings with neighbouring rows. The value
-per column is the probability-weighted centroid of the chosen run; where a run is much taller
-than the line is thick (a QRS spike inside one column) the extreme end is kept instead, so
-peaks are not halved.
+the row's baseline), so a trace is followed through crossings with neighbouring rows
+(:func:`trace_runs`). Each chosen run gives a curve point (its probability-weighted centroid;
+steep runs their entry, exit and tip: :func:`runs_to_points`) for the overlay and the layout
+checks, and its sub-pixel upper and lower edges (:func:`run_edges`).
+
+The samples come from a model of the drawing (:func:`sample_trace`): plotters draw a record
+as the polyline through its samples with a round pen, so the samples are fitted as the knots
+of a polyline, at their exact sub-pixel columns, whose thick drawing reproduces the ink's edges
+(:func:`fit_polyline`). Steep strokes then sit on their centre lines and the tips of R waves,
+which are vertices, keep their height (the pen's rim, half a line beyond the vertex, is the
+ink's outer edge). Where the samples are at least 3/4 px apart the drawing bends at each of
+them, which fixes the time origin to a fraction of a sample (:func:`sample_phase`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,19 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["line_thickness", "trace_to_samples", "track_row"]
+__all__ = [
+    "best_phase",
+    "fit_polyline",
+    "line_thickness",
+    "pen_radius",
+    "phase_costs",
+    "run_edges",
+    "sample_phase",
+    "sample_trace",
+    "trace_runs",
+    "trace_to_samples",
+    "track_row",
+]
 
 
 def _column_runs(
@@ -47,35 +67,19 @@ def _runs(col: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
 
 
-def track_row(
-    prob: NDArray[np.float32],
+def _track_runs(
+    band: NDArray[np.float32],
     *,
     y_lo: int,
-    y_hi: int,
-    x0: int,
-    x1: int,
     baseline: float,
     px_per_mm: float,
-    thickness: float,
-    max_candidates: int = 8,
-    free_ends: float = 8.0,
-    idle_cost: float = 0.5,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Follow one row's trace from column ``x0`` to ``x1`` (inclusive).
-
-    ``free_ends`` (mm) lets the path begin up to that far after the first column and end up
-    to that far before the last one (at ``idle_cost`` times a skipped column's cost per
-    column with ink left out), so ink that is not continuous with the trace (the
-    neighbouring row's trace, a label's remnant) is not taken for its first or last samples;
-    0 makes the path take the first and last columns' ink.
-
-    Returns
-    -------
-    x, y : ndarray
-        Column positions and sub-pixel trace centres (image rows); columns without ink are
-        absent.
-    """
-    band = prob[y_lo:y_hi, x0 : x1 + 1]
+    max_candidates: int,
+    free_ends: float,
+    idle_cost: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The run of ink the trace passes through in each column of ``band`` (see
+    :func:`track_row`): columns, first and last rows (band coordinates), columns without
+    the trace left out."""
     ink = band > 0.5
     n_cols = band.shape[1]
     cs, rs, re_ = _column_runs(ink)
@@ -149,8 +153,9 @@ def track_row(
             lo_all, hi_all = [*s_list, p_lo[k]], [*e_list, p_hi[k]]
         states.append((lo_all, hi_all, cost, bp))
         cols.append(j)
+    empty = np.empty(0, dtype=np.int64)
     if not cols:
-        return np.empty(0), np.empty(0)
+        return empty, empty, empty
     last = states[-1][2]
     k = min(range(len(last)), key=last.__getitem__)
     chosen: list[tuple[int, int, int]] = []
@@ -159,20 +164,96 @@ def track_row(
             chosen.append((cols[i], lo_cols[cols[i]][k], hi_cols[cols[i]][k]))
         k = states[i][3][k]
     if not chosen:
-        return np.empty(0), np.empty(0)
+        return empty, empty, empty
     chosen.reverse()
     xs = np.array([c for c, _, _ in chosen], dtype=np.int64)
-    ys_lo = np.array([a for _, a, _ in chosen], dtype=np.float64)
-    ys_hi = np.array([b for _, _, b in chosen], dtype=np.float64)
+    return xs, np.array([a for _, a, _ in chosen]), np.array([b for _, _, b in chosen])
+
+
+def track_row(
+    prob: NDArray[np.float32],
+    *,
+    y_lo: int,
+    y_hi: int,
+    x0: int,
+    x1: int,
+    baseline: float,
+    px_per_mm: float,
+    thickness: float,
+    max_candidates: int = 8,
+    free_ends: float = 8.0,
+    idle_cost: float = 0.5,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Follow one row's trace from column ``x0`` to ``x1`` (inclusive).
+
+    ``free_ends`` (mm) lets the path begin up to that far after the first column and end up
+    to that far before the last one (at ``idle_cost`` times a skipped column's cost per
+    column with ink left out), so ink that is not continuous with the trace (the
+    neighbouring row's trace, a label's remnant) is not taken for its first or last samples;
+    0 makes the path take the first and last columns' ink.
+
+    Returns
+    -------
+    x, y : ndarray
+        Column positions and sub-pixel trace centres (image rows); columns without ink are
+        absent.
+    """
+    xs, lo, hi = trace_runs(prob, y_lo=y_lo, y_hi=y_hi, x0=x0, x1=x1, baseline=baseline,
+                            px_per_mm=px_per_mm, max_candidates=max_candidates,
+                            free_ends=free_ends, idle_cost=idle_cost)  # fmt: skip
+    return runs_to_points(prob, xs, lo, hi, thickness=thickness)
+
+
+def trace_runs(
+    prob: NDArray[np.float32],
+    *,
+    y_lo: int,
+    y_hi: int,
+    x0: int,
+    x1: int,
+    baseline: float,
+    px_per_mm: float,
+    max_candidates: int = 8,
+    free_ends: float = 8.0,
+    idle_cost: float = 0.5,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The ink run the trace passes through in each column (see :func:`track_row`).
+
+    Returns
+    -------
+    x, first, last : ndarray of int
+        Columns, and the first and last image rows of the run in each; columns without the
+        trace are absent.
+    """
+    band = prob[y_lo:y_hi, x0 : x1 + 1]
+    xs, lo, hi = _track_runs(band, y_lo=y_lo, baseline=baseline, px_per_mm=px_per_mm,
+                             max_candidates=max_candidates, free_ends=free_ends,
+                             idle_cost=idle_cost)  # fmt: skip
+    return xs + x0, lo + y_lo, hi + y_lo
+
+
+def runs_to_points(
+    prob: NDArray[np.float32],
+    xs: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    *,
+    thickness: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Curve points of a traced row from its runs: one centroid per column, steep columns
+    split into their entry and exit (and spike tips restored)."""
+    if xs.size == 0:
+        return np.empty(0), np.empty(0)
     # probability-weighted centroid of each chosen run
     centres = np.empty(xs.size)
-    for i, (c, lo_i, hi_i) in enumerate(zip(xs, ys_lo.astype(int), ys_hi.astype(int), strict=True)):
-        w = band[lo_i : hi_i + 1, c].astype(np.float64)
-        centres[i] = lo_i + float(np.dot(w, np.arange(w.size))) / max(float(w.sum()), 1e-9)
-    px, py = _column_points(
-        xs.astype(np.float64) + x0, ys_lo + y_lo, ys_hi + y_lo, centres + y_lo, thickness
-    )
-    return _restore_tips(xs.astype(np.float64) + x0, ys_lo + y_lo, ys_hi + y_lo, px, py, thickness)
+    for i in range(xs.size):
+        a, b = int(lo[i]), int(hi[i])
+        w = prob[a : b + 1, int(xs[i])].astype(np.float64)
+        centres[i] = a + float(np.dot(w, np.arange(w.size))) / max(float(w.sum()), 1e-9)
+    fx = xs.astype(np.float64)
+    flo, fhi = lo.astype(np.float64), hi.astype(np.float64)
+    px, py = _column_points(fx, flo, fhi, centres, thickness)
+    return _restore_tips(fx, flo, fhi, px, py, thickness)
 
 
 def _restore_tips(
@@ -317,3 +398,386 @@ def trace_to_samples(
     v[span > max_gap_s] = np.nan
     out[:] = v
     return t, out
+
+
+def run_edges(
+    prob: NDArray[np.float32], xs: NDArray[np.int64], lo: NDArray[np.int64], hi: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Sub-pixel upper and lower edges of each chosen run (band rows).
+
+    The ink in a column is treated as one solid interval: its mass (the probabilities summed
+    over the run and one pixel either side) is the interval's length and its centroid the
+    interval's middle, so the edges are ``centroid -/+ mass / 2``. Anti-aliased edge pixels
+    move the edges by fractions of a pixel.
+    """
+    h = prob.shape[0]
+    if xs.size == 0:
+        return np.empty(0), np.empty(0)
+    # each chosen run's column, over the rows the runs and their fringes span
+    first = max(0, int(np.min(lo)) - 1)
+    cols = prob[first : min(h, int(np.max(hi)) + 2), xs].astype(np.float64)
+    h = cols.shape[0]
+    rows = np.arange(h, dtype=np.float64)[:, None]
+    mass = np.vstack((np.zeros((1, xs.size)), np.cumsum(cols, axis=0)))
+    moment = np.vstack((np.zeros((1, xs.size)), np.cumsum(cols * rows, axis=0)))
+    j = np.arange(xs.size)
+    lo_, hi_ = lo.astype(np.int64) - first, hi.astype(np.int64) - first
+    above = lo_ > 0
+    below = hi_ + 1 < h
+    m = mass[hi_ + 1, j] - mass[lo_, j]
+    c1 = moment[hi_ + 1, j] - moment[lo_, j]
+    # the neighbours count only as the run's anti-aliased fringe
+    f = np.where(above, np.minimum(cols[np.maximum(lo_ - 1, 0), j], 0.5), 0.0)
+    g = np.where(below, np.minimum(cols[np.minimum(hi_ + 1, h - 1), j], 0.5), 0.0)
+    m = m + f + g
+    c1 = c1 + f * (lo_ - 1) + g * (hi_ + 1)
+    c = first + c1 / np.maximum(m, 1e-9)
+    top = c - m / 2.0
+    bot = c + m / 2.0
+    return top, bot
+
+
+def _envelopes(
+    x: NDArray[np.float64], knots_x: NDArray[np.float64], knots_y: NDArray[np.float64], r: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64],
+           NDArray[np.int64], NDArray[np.float64]]:  # fmt: skip
+    """Upper and lower edges at ``x`` of the polyline through the knots drawn with a round
+    pen of radius ``r``, with each edge's segment and weight of its right knot.
+
+    A segment's edge at ``x`` is its nearest point to the pen's rim: the point of the
+    segment at ``u = x -/+ s r / sqrt(1 + s^2)`` (slope ``s``), clipped to the segment (its
+    round end), less/plus the rim's height there.
+    """
+    n = knots_x.size
+    d = float(knots_x[1] - knots_x[0])
+    reach = int(np.ceil(r / d)) + 1
+    base = np.floor((x - knots_x[0]) / d).astype(np.int64)
+    offs = np.arange(-reach, reach + 1)
+    k = np.clip(base[:, None] + offs[None, :], 0, n - 2)
+    x1, x2 = knots_x[k], knots_x[k + 1]
+    y1, y2 = knots_y[k], knots_y[k + 1]
+    s = (y2 - y1) / (x2 - x1)
+    lean = s * r / np.sqrt(1.0 + s * s)
+    xx = x[:, None]
+    edges = []
+    for sign in (-1.0, 1.0):
+        u = np.clip(xx + sign * lean, x1, x2)
+        du = u - xx
+        ok = np.abs(du) <= r
+        rim = np.sqrt(np.maximum(r * r - du * du, 0.0))
+        val = y1 + s * (u - x1) + sign * rim
+        val = np.where(ok, val, np.inf if sign < 0 else -np.inf)
+        j = np.argmin(val, axis=1) if sign < 0 else np.argmax(val, axis=1)
+        rows = np.arange(x.size)
+        kk = k[rows, j]
+        w = (u[rows, j] - x1[rows, j]) / (x2[rows, j] - x1[rows, j])
+        edges.append((val[rows, j], kk, w))
+    (top, kt, wt), (bot, kb, wb) = edges
+    return top, bot, kt, wt, kb, wb
+
+
+def _edge_residuals(
+    t: NDArray[np.float64],
+    b: NDArray[np.float64],
+    col: NDArray[np.int64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """The model's upper and lower edges (``t``, ``b`` at the sub-positions of the columns
+    ``col``), averaged per column, less the ink's: upper residuals, then lower ones."""
+    m = top.size
+    per_col = np.bincount(col, minlength=m)
+    return np.concatenate((np.bincount(col, t, m) / per_col - top,
+                           np.bincount(col, b, m) / per_col - bot))  # fmt: skip
+
+
+def _second_difference_bands(n: int, smooth: float) -> dict[int, NDArray[np.float64]]:
+    """Diagonals ``k = 0, 1, 2`` of ``smooth * D2' D2`` (``D2``: second differences of ``n``
+    values), entry ``j`` of diagonal ``k`` being the matrix's ``(j, j + k)``."""
+    main = np.zeros(n)
+    main[: n - 2] += 1.0
+    main[1 : n - 1] += 4.0
+    main[2:] += 1.0
+    first = np.zeros(n - 1)
+    first[: n - 2] -= 2.0
+    first[1:] -= 2.0
+    return {0: smooth * main, 1: smooth * first, 2: smooth * np.ones(n - 2)}
+
+
+def _banded_product(
+    bands: dict[int, NDArray[np.float64]], y: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``A @ y`` for the symmetric matrix ``A`` given by its upper diagonals ``bands``."""
+    out = bands[0] * y
+    for k, band in bands.items():
+        if k:
+            out[: y.size - k] += band * y[k:]
+            out[k:] += band * y[: y.size - k]
+    return out
+
+
+def fit_polyline(
+    xs: NDArray[np.float64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+    knots_x: NDArray[np.float64],
+    *,
+    radius: float,
+    init: NDArray[np.float64],
+    iterations: int = 6,
+    smooth: float = 1e-3,
+) -> NDArray[np.float64]:
+    """Heights of the polyline through ``knots_x`` whose thick drawing best matches the ink.
+
+    Each column ``xs`` holds the drawn line's upper and lower edges (``top``, ``bot``, image
+    rows); the model draws the polyline through the knots with a round pen of ``radius``
+    (half the line's width) and predicts both edges averaged across the column's width.
+    Gauss-Newton with Huber weights from ``init`` (the knots' starting heights), a weak
+    second-difference penalty (``smooth``, per px²) keeping knots without ink in reach
+    defined. Near a peak the upper edge (or lower, for a trough) is the pen's rim around the
+    knot itself, so tips come out at their full height; on steep strokes both edges are the
+    offset lines, so the knots sit on the stroke's centre line.
+    """
+    from scipy.linalg import LinAlgError, solve_banded
+
+    n = knots_x.size
+    y = init.astype(np.float64).copy()
+    if n < 3 or xs.size == 0:
+        return y
+    sub = np.array([-0.375, -0.125, 0.125, 0.375])
+    xq = (xs[:, None] + sub[None, :]).ravel()
+    m = xs.size
+    col = np.repeat(np.arange(m), sub.size)
+    reg_bands = _second_difference_bands(n, smooth)
+    scale = 0.5 * max(radius, 0.5)
+    for _ in range(iterations):
+        t, b, kt, wt, kb, wb = _envelopes(xq, knots_x, y, radius)
+        res = _edge_residuals(t, b, col, top, bot)
+        res[~np.isfinite(res)] = 0.0  # a column out of the knots' reach says nothing
+        a = np.abs(res)
+        w = np.where(a <= scale * 4, 1.0, scale * 4 / np.maximum(a, 1e-12))
+        # Jacobian: each residual (a column's edge, averaged over its sub-positions) moves
+        # with the two knots of each sub-position's segment; as (residual, entry) tables
+        cols = np.concatenate((
+            np.stack((kt, kt + 1), axis=-1).reshape(m, -1),
+            np.stack((kb, kb + 1), axis=-1).reshape(m, -1),
+        ))  # fmt: skip
+        vals = np.concatenate((
+            np.stack((1 - wt, wt), axis=-1).reshape(m, -1),
+            np.stack((1 - wb, wb), axis=-1).reshape(m, -1),
+        )) / sub.size  # fmt: skip
+        # normal equations J'WJ + R, assembled straight into banded storage
+        ce, cf = cols[:, :, None], cols[:, None, :]
+        keep = ce <= cf
+        prod = (w[:, None, None] * vals[:, :, None] * vals[:, None, :])[keep]
+        lo_k, hi_k = np.broadcast_to(ce, keep.shape)[keep], np.broadcast_to(cf, keep.shape)[keep]
+        u = max(int(np.max(hi_k - lo_k)), 2)
+        flat = np.bincount((u - (hi_k - lo_k)) * n + hi_k, prod, (u + 1) * n)
+        upper: NDArray[np.float64] = flat.astype(np.float64, copy=False).reshape(u + 1, n)
+        for k, band in reg_bands.items():
+            upper[u - k, k:] += band
+        ab = np.zeros((2 * u + 1, n))
+        ab[: u + 1] = upper
+        for k in range(1, u + 1):  # the lower bands mirror the upper ones
+            ab[u + k, : n - k] = upper[u - k, k:]
+        rhs: NDArray[np.float64] = -np.bincount(
+            cols.ravel(), (w[:, None] * vals * res[:, None]).ravel(), n
+        ) - _banded_product(reg_bands, y)
+        try:
+            step = solve_banded((u, u), ab, rhs, check_finite=False)
+        except LinAlgError:
+            break
+        y += step
+        if float(np.max(np.abs(step))) < 1e-3:
+            break
+    return y
+
+
+def _misfit(
+    xs: NDArray[np.float64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+    knots_x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    radius: float,
+) -> float:
+    """Mean robust (Huber) misfit per edge of the polyline's drawing to the ink's edges."""
+    sub = np.array([-0.375, -0.125, 0.125, 0.375])
+    xq = (xs[:, None] + sub[None, :]).ravel()
+    col = np.repeat(np.arange(xs.size), sub.size)
+    t, b, *_ = _envelopes(xq, knots_x, y, radius)
+    res = _edge_residuals(t, b, col, top, bot)
+    res = res[np.isfinite(res)]
+    if res.size == 0:
+        return float("inf")
+    c = 2.0 * max(radius, 0.5)
+    a = np.abs(res)
+    return float(np.mean(np.where(a <= c, a * a, c * (2 * a - c))))
+
+
+def phase_costs(
+    xs: NDArray[np.float64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+    *,
+    x_origin: float,
+    px_per_s: float,
+    fs: float,
+    radius: float,
+    init: tuple[NDArray[np.float64], NDArray[np.float64]],
+    windows: int = 3,
+    half: int = 10,
+    smooth: float = 0.012,
+) -> NDArray[np.float64] | None:
+    """Misfit of the knots' drawing to the ink at origin shifts of -1/2, -1/4, 0 and 1/4
+    sample (see :func:`sample_phase`); None when the samples are closer than 3/4 px or the
+    row has no tall stroke."""
+    step = px_per_s / fs
+    if step < 0.75 or xs.size < 4 * half:
+        return None
+    extent = bot - top
+    centres: list[float] = []
+    for i in np.argsort(-extent):
+        if extent[i] < 4.0 * radius + 2.0 * step:
+            break  # not a steep stroke
+        if all(abs(xs[i] - c) > 2 * half * step for c in centres):
+            centres.append(float(xs[i]))
+        if len(centres) == windows:
+            break
+    if not centres:
+        return None
+    costs = np.zeros(_SHIFTS.size)
+    for c in centres:
+        k0 = int(round((c - x_origin) / step)) - half
+        for j, delta in enumerate(_SHIFTS):
+            knots = x_origin + (k0 + delta + np.arange(2 * half + 1)) * step
+            near = (xs >= knots[0] + step) & (xs <= knots[-1] - step)
+            if near.sum() < half:
+                continue
+            y0 = np.interp(knots, init[0], init[1])
+            y = fit_polyline(xs[near], top[near], bot[near], knots, radius=radius, init=y0,
+                             iterations=4, smooth=smooth / step**3)  # fmt: skip
+            costs[j] += _misfit(xs[near], top[near], bot[near], knots, y, radius)
+    return costs
+
+
+#: Origin shifts (samples) at which :func:`phase_costs` compares the fits.
+_SHIFTS = np.array([-0.5, -0.25, 0.0, 0.25])
+
+
+def best_phase(costs: NDArray[np.float64]) -> float:
+    """The origin shift (samples) with the smallest misfit, refined by a parabola through it
+    and its neighbours (the shifts wrap around a sample); 0 without a clear minimum."""
+    j = int(np.argmin(costs))
+    if not np.isfinite(costs[j]) or costs[j] > 0.9 * float(np.median(costs)):
+        return 0.0  # the misfit hardly depends on the shift: the bends are not at samples
+    n = costs.size
+    c_m, c_0, c_p = costs[(j - 1) % n], costs[j], costs[(j + 1) % n]
+    den = c_m - 2 * c_0 + c_p
+    frac = 0.5 * (c_m - c_p) / den if den > 0 else 0.0
+    return float(_SHIFTS[j] + 0.25 * np.clip(frac, -0.5, 0.5))
+
+
+def sample_phase(
+    xs: NDArray[np.float64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+    *,
+    x_origin: float,
+    px_per_s: float,
+    fs: float,
+    radius: float,
+    init: tuple[NDArray[np.float64], NDArray[np.float64]],
+    windows: int = 3,
+    half: int = 10,
+    smooth: float = 0.012,
+) -> float:
+    """Sub-sample correction (px) of a row's time origin, from the vertices of its drawing.
+
+    When the page was drawn from samples at ``fs`` and they lie at least 3/4 px apart, the
+    drawn line bends at every sample: on the tallest strokes (QRS complexes) a polyline
+    with knots at the true sample columns fits the ink clearly better than one shifted by
+    a fraction of a sample. The knots are fitted around the ``windows`` tallest strokes
+    (``half`` samples either side) at quarter-sample shifts of the origin
+    (:func:`phase_costs`); the shift with the smallest misfit (:func:`best_phase`) is
+    returned in pixels, 0 when the samples are too close, no stroke is tall, or the misfit
+    hardly depends on the shift (the drawing was not made from samples at ``fs``).
+    """
+    costs = phase_costs(xs, top, bot, x_origin=x_origin, px_per_s=px_per_s, fs=fs,
+                        radius=radius, init=init, windows=windows, half=half,
+                        smooth=smooth)  # fmt: skip
+    return 0.0 if costs is None else best_phase(costs) * px_per_s / fs
+
+
+def sample_trace(
+    xs: NDArray[np.float64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+    *,
+    x_origin: float,
+    zero_y: float,
+    px_per_s: float,
+    px_per_mv: float,
+    t_start: float,
+    t_end: float,
+    fs: float,
+    radius: float,
+    init: tuple[NDArray[np.float64], NDArray[np.float64]],
+    max_gap_s: float = 0.08,
+    smooth: float = 0.012,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Sample a traced row at ``fs``: the knots of the polyline whose drawing fits the ink.
+
+    Plotters draw a record as the polyline through its samples, so when ``fs`` is the rate
+    the page was drawn from, every sample is a vertex of the drawn line (at 100 Hz and
+    200 DPI, one every 2 px: the tips of R waves are vertices). The samples are therefore
+    fitted as knots at their exact sub-pixel columns ``x_origin + t * px_per_s`` to the
+    edges of the ink (:func:`fit_polyline`) rather than read from column centres and
+    interpolated. Where the knots are closer than a pixel the curvature penalty
+    ``smooth * integral(y''^2 dx)`` (per px of length) keeps them on a smooth curve.
+
+    Parameters
+    ----------
+    xs, top, bot : ndarray
+        Columns of the row's trace and the upper and lower edges of its ink (image rows,
+        :func:`run_edges`).
+    x_origin, zero_y, px_per_s, px_per_mv, t_start, t_end, fs, max_gap_s
+        As in :func:`trace_to_samples`.
+    radius : float
+        Half the line's width in pixels (:func:`pen_radius`).
+    init : (ndarray, ndarray)
+        The row's column points (:func:`runs_to_points`): the fit starts from them and
+        they say where the trace has gaps (NaN there, as in :func:`trace_to_samples`).
+
+    Returns
+    -------
+    t, mv : ndarray
+        Sample times (row time, s) and values (mV; NaN in gaps and outside the trace).
+    """
+    t, v0 = trace_to_samples(init[0], init[1], x_origin=x_origin, zero_y=zero_y,
+                             px_per_s=px_per_s, px_per_mv=px_per_mv, t_start=t_start,
+                             t_end=t_end, fs=fs, max_gap_s=max_gap_s)  # fmt: skip
+    if t.size < 3 or init[0].size < 2 or not np.isfinite(v0).any():
+        return t, v0
+    knots = x_origin + t * px_per_s
+    near = (xs >= knots[0] - radius - 0.5) & (xs <= knots[-1] + radius + 0.5)
+    d = float(knots[1] - knots[0])
+    y = fit_polyline(xs[near], top[near], bot[near], knots, radius=radius,
+                     init=np.interp(knots, init[0], init[1]), smooth=smooth / d**3)  # fmt: skip
+    v = (zero_y - y) / px_per_mv
+    v[~np.isfinite(v0)] = np.nan
+    return t, v
+
+
+def pen_radius(top: NDArray[np.float64], bot: NDArray[np.float64], *, thickness: float) -> float:
+    """Half the drawn line's width (px): the median vertical extent of the ink over flat
+    stretches (columns whose centre moves less than a quarter pixel to both neighbours),
+    halved; half of ``thickness`` when too few columns are flat."""
+    if top.size >= 5:
+        mid = (top + bot) / 2.0
+        d = np.abs(np.diff(mid))
+        flat = np.zeros(mid.size, dtype=bool)
+        flat[1:-1] = (d[:-1] < 0.25) & (d[1:] < 0.25)
+        if flat.sum() >= 10:
+            return float(max(0.25, np.median(bot[flat] - top[flat]) / 2.0))
+    return max(0.25, thickness / 2.0)

@@ -67,7 +67,10 @@ def _profile_period(
     i_best = int(np.argmax(scores))
     best, best_score = float(cands[i_best]), float(scores[i_best])
     # a grid whose fine lines are faint can look like a comb at half the period: if the odd
-    # sub-harmonics of the found comb carry power too, the true period is twice as long
+    # sub-harmonics of the found comb stand out of the spectrum too, the true period is twice
+    # as long. "Stand out" is measured against the spectrum's own level between the comb's
+    # teeth: a detailed high-resolution page has broadband power everywhere (traces, text),
+    # which must not count as sub-harmonics
     for _ in range(2):
         p2 = 2.0 * best
         if p2 > hi:
@@ -78,12 +81,15 @@ def _profile_period(
         f_even = f_even[f_even < 0.5]
         if f_odd.size == 0:
             break
+        half = max(2, int(nfft / (20.0 * best)))  # half the spacing of the sub-harmonics, bins
 
-        def peak(fr: NDArray[np.float64]) -> NDArray[np.float64]:
+        def prominence(fr: NDArray[np.float64], half: int = half) -> NDArray[np.float64]:
             j = np.clip(np.round(fr * nfft).astype(np.int64), 1, spec.size - 2)
-            return np.maximum(logspec[j], np.maximum(logspec[j - 1], logspec[j + 1]))
+            tops = np.maximum(logspec[j], np.maximum(logspec[j - 1], logspec[j + 1]))
+            floors = np.array([np.median(logspec[max(0, k - half) : k + half + 1]) for k in j])
+            return np.asarray(np.maximum(tops - floors, 0.0), np.float64)
 
-        if float(np.mean(peak(f_odd))) > 0.5 * float(np.mean(peak(f_even))):
+        if float(np.mean(prominence(f_odd))) > 0.5 * float(np.mean(prominence(f_even))):
             best = p2
         else:
             break

@@ -95,17 +95,96 @@ def _peaks(x: NDArray[np.float64], *, distance: int, height: float) -> NDArray[n
     return np.array(sorted(kept), dtype=np.int64)
 
 
+def row_spacing(profile: NDArray[np.float64], *, px_per_mm: float) -> float | None:
+    """The distance (px) at which closely printed rows repeat, from the autocorrelation of
+    the page's horizontal ink profile with its slow trend (the block of rows, margins)
+    removed: the first clear maximum between 6 and 20 mm; None when the rows are farther
+    apart or do not repeat."""
+    x = profile - _smooth(profile, 6 * px_per_mm)
+    n = x.size
+    lo, hi = int(6 * px_per_mm), min(n - 2, int(20 * px_per_mm))
+    if hi <= lo + 2 or not np.any(x):
+        return None
+    spec = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(spec * np.conj(spec))[:n]
+    ac = ac / ac[0]
+    seg = ac[lo - 1 : hi + 2]
+    inner = np.flatnonzero((seg[1:-1] >= seg[:-2]) & (seg[1:-1] > seg[2:]))
+    for i in inner:
+        if seg[i + 1] >= 0.3:  # clearly periodic
+            return float(lo + i)
+    return None
+
+
+def _beats(off: NDArray[np.bool_], *, px_per_mm: float) -> bool:
+    """Whether the columns where ink leaves a line (``off``) come in at least four groups
+    spaced like heartbeats (median spacing ≥ 8 mm, and regularly: the quartiles of the
+    spacings within a factor of 2) rather than like letters or the ends of a frame."""
+    idx = np.flatnonzero(off)
+    if idx.size == 0:
+        return False
+    starts = idx[np.concatenate(([True], np.diff(idx) > 2 * px_per_mm))]
+    if starts.size < 4:
+        return False
+    q1, med, q3 = np.percentile(np.diff(starts), [25, 50, 75])
+    return bool(med >= 8 * px_per_mm and q3 <= 2.0 * q1)
+
+
+def _longest_run(cols: NDArray[np.bool_], *, px_per_mm: float) -> tuple[int, int] | None:
+    """First and last column of the longest run of ``cols`` once gaps shorter than 4 mm are
+    closed (None when no column is set)."""
+    idx = np.flatnonzero(cols)
+    if idx.size == 0:
+        return None
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 4 * px_per_mm) + 1)
+    run = max(runs, key=lambda r: r[-1] - r[0])
+    return int(run[0]), int(run[-1])
+
+
+def _strokes_through(
+    ink: NDArray[np.bool_], centre: float, *, px_per_mm: float
+) -> NDArray[np.bool_]:
+    """Columns of ``ink`` (a band of the page) covered by connected strokes at least 10 mm
+    wide that pass within 2 mm of row ``centre`` and cross each column once, as a trace
+    does (not letters, the tip of a neighbouring row's wave, or a mesh of grid lines)."""
+    import cv2
+
+    none = np.zeros(ink.shape[1], dtype=bool)
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    a, b = max(0, int(centre - 2 * px_per_mm)), int(centre + 2 * px_per_mm) + 1
+    near = np.unique(lab[a:b])
+    wide = near[(near > 0) & (stats[near, cv2.CC_STAT_WIDTH] >= 10 * px_per_mm)]
+    if wide.size == 0:
+        return none
+    stroke = np.isin(lab, wide)
+    cols = stroke.any(axis=0)
+    crossings = (stroke[1:] & ~stroke[:-1]).sum(axis=0) + stroke[0]
+    if float(np.mean(crossings[cols] == 1)) < 0.8:
+        return none
+    return np.asarray(cols)
+
+
 def find_rows(
     prob: NDArray[np.float32], *, px_per_mm: float, min_coverage: float = 0.3
 ) -> list[RowGeometry]:
     """Rows of traces: peaks of the horizontal ink profile spanning ≥ ``min_coverage`` of the
-    widest row (text lines and stray marks are short and are dropped)."""
+    widest row (text lines and stray marks are short and are dropped).
+
+    Peaks are at least 10 mm apart, or 0.6 × the rows' spacing (:func:`row_spacing`) on pages
+    whose rows are closer (12×1 pages print rows about 11 mm apart, and a row's ink wanders
+    about its baseline). A printed row that looks straight over most of its length (a flat
+    lead drawn thick at 100 DPI) is told from a ruled line by its beats. A row whose baseline
+    wanders out of the band its extent is measured in keeps its whole length: the long
+    strokes that pass through its centre count (:func:`_strokes_through`).
+    """
     h, w = prob.shape
     ink = prob > 0.5
     profile = _smooth(ink.sum(axis=1).astype(np.float64), max(1.0, 1.2 * px_per_mm))
     if profile.max() <= 0:
         return []
-    peaks = _peaks(profile, distance=max(2, int(10 * px_per_mm)), height=0.12 * profile.max())
+    spacing = row_spacing(profile, px_per_mm=px_per_mm)
+    distance = 10 * px_per_mm if spacing is None else min(10 * px_per_mm, 0.6 * spacing)
+    peaks = _peaks(profile, distance=max(2, int(distance)), height=0.12 * profile.max())
     # a row of traces keeps ink near its baseline over most of its length; text lines,
     # logos and stray marks do not
     narrow = max(2, int(3 * px_per_mm))
@@ -123,7 +202,11 @@ def find_rows(
         off = np.concatenate([around[: max(0, centre - m)], around[centre + m + 1 :]]).any(axis=0)
         extent = max(1, int(ink[max(0, p - 3) : p + 4].any(axis=0).sum()))
         widest_line = int(ink[max(0, p - 3) : p + 4].sum(axis=1).max())
-        straight = off.sum() < 0.005 * extent or widest_line >= 0.95 * extent
+        # (a flat trace drawn thick at a low resolution also fills one line of pixels, but
+        # its beats leave it at regular intervals)
+        straight = off.sum() < 0.005 * extent or (
+            widest_line >= 0.95 * extent and not _beats(np.asarray(off), px_per_mm=px_per_mm)
+        )
         wander.append(0.0 if straight else (far - near) / max(far, 1))
     peaks = peaks[np.asarray(wander, dtype=np.float64) >= 0.05] if len(peaks) else peaks
     rows: list[RowGeometry] = []
@@ -137,18 +220,30 @@ def find_rows(
             min(h, p + min(down, int(12 * px_per_mm)) + 1),
         )
         cols: NDArray[np.bool_] = np.asarray(ink[lo:hi].any(axis=0))
-        idx = np.flatnonzero(cols)
-        if idx.size == 0:
+        span = _longest_run(cols, px_per_mm=px_per_mm)
+        if span is None:
             continue
-        # close gaps shorter than 4 mm, take the longest run
-        splits = np.flatnonzero(np.diff(idx) > 4 * px_per_mm) + 1
-        runs = np.split(idx, splits)
-        run = max(runs, key=lambda r: r[-1] - r[0])
-        x_first, x_last = int(run[0]), int(run[-1])
+        x_first, x_last = span
         coverage = float(np.mean(cols[x_first : x_last + 1])) * (x_last - x_first) / w
         rows.append(RowGeometry(float(p), lo, hi, x_first, x_last, coverage))
     if not rows:
         return []
+    widest = max(r.x_last - r.x_first for r in rows)
+    # a trace whose baseline wanders far from its row's centre leaves the band its extent
+    # was measured in: the long strokes that pass through the row's centre find the rest
+    centres = [r.center for r in rows]
+    for i, r in enumerate(rows):
+        if r.x_last - r.x_first >= 0.9 * widest:
+            continue
+        lo = int(centres[i - 1]) if i > 0 else max(0, int(r.center - 25 * px_per_mm))
+        hi = int(centres[i + 1]) if i + 1 < len(rows) else min(h, int(r.center + 25 * px_per_mm))
+        cols = np.asarray(ink[r.y_lo : r.y_hi].any(axis=0)) | _strokes_through(
+            ink[lo:hi], r.center - lo, px_per_mm=px_per_mm
+        )
+        span = _longest_run(cols, px_per_mm=px_per_mm)
+        if span is not None and span[1] - span[0] > r.x_last - r.x_first:
+            r.x_first, r.x_last = span
+            r.coverage = float(np.mean(cols[span[0] : span[1] + 1])) * (span[1] - span[0]) / w
     widest = max(r.x_last - r.x_first for r in rows)
     rows = [r for r in rows if (r.x_last - r.x_first) >= min_coverage * widest]
     rows = [r for r in rows if (r.x_last - r.x_first) >= 40 * px_per_mm]
@@ -324,7 +419,14 @@ def _limb_consistency(traces: list[NDArray[np.float64]], base: str, n_rows: int)
 
 
 def _hypotheses(n_rows: int, columns: list[int]) -> list[str]:
-    """Base layouts, the one the rows and the separators counted in them suggest first."""
+    """Base layouts, the one the rows and the separators counted in them suggest first.
+
+    More than 8 rows is a 12×1 page (3×4 and 6×2 pages print at most 3 and 2 rhythm strips):
+    apparent separators there are QRS strokes of neighbouring rows, and lead names misread on
+    a photo must not turn it into a grid with rhythm strips.
+    """
+    if n_rows > 8:
+        return ["12x1"]
     multi = [c for c in columns if c > 1]
     ncol = int(np.median(multi)) if multi else 1
     if ncol >= 3:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,16 @@ from numpy.typing import NDArray
 from ..data.record import LEADS, Record, normalize_lead_name
 from ..errors import DigitizationError
 from ._calibration import Pulse, calibrate, find_pulse
-from ._extract import line_thickness, trace_to_samples, track_row
+from ._extract import (
+    best_phase,
+    line_thickness,
+    pen_radius,
+    phase_costs,
+    run_edges,
+    runs_to_points,
+    sample_trace,
+    trace_runs,
+)
 from ._geometry import straighten
 from ._grid import estimate_grid
 from ._layout import (
@@ -332,6 +342,7 @@ def digitize(
     stats: dict[str, tuple[float, float, float]] = {}
     traces: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
     layout_rows = []
+    traced: list[tuple[Any, ...]] = []
     for r, p, t0, dur, leads in zip(rows, pulses, origins, durations, row_leads, strict=True):
         # start right after the pulse's falling edge when the trace begins there (rows share
         # it even where it was missed); at the trace's own first column after a gap
@@ -359,11 +370,18 @@ def digitize(
                 band[max(0, top - 1) : bottom + 2, c0:c1] = 0.0
                 band[: max(0, top - reach), c0:c1] = 0.0
                 band[bottom + reach :, c0:c1] = 0.0
-        xs, ys = track_row(
+        run_x, run_lo, run_hi = trace_runs(
             band, y_lo=0, y_hi=band.shape[0], x0=x_start, x1=x_end, baseline=r.center - r.y_lo,
-            px_per_mm=grid.px_per_mm_y, thickness=thickness,
+            px_per_mm=grid.px_per_mm_y,
         )  # fmt: skip
+        xs, ys = runs_to_points(band, run_x, run_lo, run_hi, thickness=thickness)
         ys = ys + r.y_lo
+        upper, lower = run_edges(band, run_x, run_lo, run_hi)
+        upper, lower, run_xf = upper + r.y_lo, lower + r.y_lo, run_x.astype(np.float64)
+        radius = pen_radius(upper, lower, thickness=thickness)
+        # how well the drawing's bends fit samples at fractions of a sample off the origin
+        costs = phase_costs(run_xf, upper, lower, x_origin=t0, px_per_s=px_per_s, fs=fs,
+                            radius=radius, init=(xs, ys))  # fmt: skip
         traces.append((xs, ys))
         # the zero line is 1 mV below the pulse's top (its thin top stroke is located to a
         # fraction of a pixel, its foot merges with the trace); else the trace's median
@@ -373,8 +391,18 @@ def digitize(
             zero_y = float(np.median(ys)) if ys.size else r.center
         layout_rows.append(Row(baseline=float(zero_y), x_start=float(t0), x_end=float(x_end),
                                leads=tuple(leads), pulse=p is not None))  # fmt: skip
+        traced.append((r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs))
+    # the samples' columns to a fraction of a sample, where the drawing's vertices show:
+    # rows on the page's common time axis pool their evidence, other rows use their own
+    pooled = [c for (_, t0, *_, c) in traced if c is not None and abs(t0 - common) < 0.5]
+    page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
+    for r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs in traced:
         if not leads or xs.size < 2:
             continue
+        if costs is not None and abs(t0 - common) < 0.5:
+            phase = page_phase * px_per_s / fs
+        else:
+            phase = best_phase(costs) * px_per_s / fs if costs is not None else 0.0
         ncol = len(leads)
         seg = dur / ncol
         for c, lead in enumerate(leads):
@@ -382,9 +410,11 @@ def digitize(
             canonical = normalize_lead_name(lead.lstrip("-"))
             lo_x, hi_x = t0 + c * seg * px_per_s, t0 + (c + 1) * seg * px_per_s
             in_seg = (xs >= lo_x - 0.5) & (xs < hi_x + 0.5)
-            ts, mv = trace_to_samples(xs[in_seg], ys[in_seg], x_origin=t0, zero_y=zero_y,
-                                      px_per_s=px_per_s, px_per_mv=px_per_mv, t_start=c * seg,
-                                      t_end=(c + 1) * seg, fs=fs)  # fmt: skip
+            # the samples are the knots of the polyline whose drawing matches the ink
+            ts, mv = sample_trace(run_xf, upper, lower, x_origin=t0 + phase, zero_y=zero_y,
+                                  px_per_s=px_per_s, px_per_mv=px_per_mv, t_start=c * seg,
+                                  t_end=(c + 1) * seg, fs=fs, radius=radius,
+                                  init=(xs[in_seg], ys[in_seg]))  # fmt: skip
             shift = c * seg if origin_rule == "zero" else 0.0
             cont = trace_continuity(ys[in_seg], thickness=thickness)
             yy = ys[in_seg]
@@ -443,14 +473,13 @@ def digitize(
         )
     record = Record(signal, fs=fs, leads=LEADS, name=name)
     lap("assembly")
-    overlay = _draw_overlay(img, traces)
-    lap("overlay")
     rhythm = tuple(lead for leads in row_leads if len(leads) == 1 for lead in leads)
     order = "cabrera" if any("-aVR" in r for r in row_leads) else "standard"
     lay = Layout(name=layout_name, n_rows=len(rows), n_columns=max(map(len, row_leads), default=1),
                  rhythm_leads=rhythm, rows=tuple(layout_rows), lead_order=order)  # fmt: skip
     return DigitizationResult(record=record, layout=lay, calibration=calib, geometry=geometry,
-                              grid=grid, quality=quality, overlay=overlay, timings=timings,
+                              grid=grid, quality=quality, timings=timings,
+                              draw_overlay=partial(_draw_overlay, img, traces),
                               segmentation=seg_method)  # fmt: skip
 
 

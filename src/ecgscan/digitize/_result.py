@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -161,7 +163,8 @@ class DigitizationResult:
     quality : dict of str to LeadQuality
         Per-lead confidence and flags.
     overlay : ndarray, shape (H, W, 3), uint8
-        The (straightened) page with the found traces drawn over it.
+        The (straightened) page with the found traces drawn over it; drawn on first use
+        (by ``draw_overlay``), so a caller who never looks at it does not pay for it.
     timings : dict of str to float
         Seconds spent per stage.
     """
@@ -172,9 +175,14 @@ class DigitizationResult:
     geometry: Geometry
     grid: Grid
     quality: dict[str, LeadQuality]
-    overlay: NDArray[np.uint8] = field(repr=False)
+    draw_overlay: Callable[[], NDArray[np.uint8]] = field(repr=False)
     timings: dict[str, float] = field(default_factory=dict)
     segmentation: str = "unet"
+
+    @cached_property
+    def overlay(self) -> NDArray[np.uint8]:
+        """The (straightened) page with the found traces drawn over it."""
+        return self.draw_overlay()
 
     @property
     def flagged_leads(self) -> tuple[str, ...]:

@@ -476,6 +476,15 @@ def _envelopes(
     return top, bot, kt, wt, kb, wb
 
 
+#: Where in each column (px from its centre) the drawn line's edges are evaluated.
+_SUB = np.array([-0.375, -0.125, 0.125, 0.375])
+
+
+def _sub_positions(xs: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The sub-positions of the columns ``xs`` (flat) and the column of each."""
+    return (xs[:, None] + _SUB[None, :]).ravel(), np.repeat(np.arange(xs.size), _SUB.size)
+
+
 def _edge_residuals(
     t: NDArray[np.float64],
     b: NDArray[np.float64],
@@ -544,10 +553,8 @@ def fit_polyline(
     y = init.astype(np.float64).copy()
     if n < 3 or xs.size == 0:
         return y
-    sub = np.array([-0.375, -0.125, 0.125, 0.375])
-    xq = (xs[:, None] + sub[None, :]).ravel()
+    xq, col = _sub_positions(xs)
     m = xs.size
-    col = np.repeat(np.arange(m), sub.size)
     reg_bands = _second_difference_bands(n, smooth)
     scale = 0.5 * max(radius, 0.5)
     for _ in range(iterations):
@@ -565,7 +572,7 @@ def fit_polyline(
         vals = np.concatenate((
             np.stack((1 - wt, wt), axis=-1).reshape(m, -1),
             np.stack((1 - wb, wb), axis=-1).reshape(m, -1),
-        )) / sub.size  # fmt: skip
+        )) / _SUB.size  # fmt: skip
         # normal equations J'WJ + R, assembled straight into banded storage
         ce, cf = cols[:, :, None], cols[:, None, :]
         keep = ce <= cf
@@ -602,9 +609,7 @@ def _misfit(
     radius: float,
 ) -> float:
     """Mean robust (Huber) misfit per edge of the polyline's drawing to the ink's edges."""
-    sub = np.array([-0.375, -0.125, 0.125, 0.375])
-    xq = (xs[:, None] + sub[None, :]).ravel()
-    col = np.repeat(np.arange(xs.size), sub.size)
+    xq, col = _sub_positions(xs)
     t, b, *_ = _envelopes(xq, knots_x, y, radius)
     res = _edge_residuals(t, b, col, top, bot)
     res = res[np.isfinite(res)]

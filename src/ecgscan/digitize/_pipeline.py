@@ -394,15 +394,15 @@ def digitize(
         traced.append((r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs))
     # the samples' columns to a fraction of a sample, where the drawing's vertices show:
     # rows on the page's common time axis pool their evidence, other rows use their own
-    pooled = [c for (_, t0, *_, c) in traced if c is not None and abs(t0 - common) < 0.5]
+    on_axis = [c is not None and abs(t0 - common) < 0.5 for (_, t0, *_, c) in traced]
+    pooled = [row[-1] for row, on in zip(traced, on_axis, strict=True) if on]
     page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
-    for r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs in traced:
+    for row, on in zip(traced, on_axis, strict=True):
+        r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs = row
         if not leads or xs.size < 2:
             continue
-        if costs is not None and abs(t0 - common) < 0.5:
-            phase = page_phase * px_per_s / fs
-        else:
-            phase = best_phase(costs) * px_per_s / fs if costs is not None else 0.0
+        own = 0.0 if on or costs is None else best_phase(costs)
+        phase = (page_phase if on else own) * px_per_s / fs  # samples -> px
         ncol = len(leads)
         seg = dur / ncol
         for c, lead in enumerate(leads):

@@ -277,6 +277,54 @@ def augment_batch(
     return out
 
 
+# ---------------------------------------------------------------------------- ONNX export
+def save_onnx(
+    model: Any,
+    dummy: Any,
+    path: str | os.PathLike[str],
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_axes: Mapping[str, Mapping[int, str]],
+    metadata: Mapping[str, str],
+) -> Path:
+    """Export a PyTorch ``model`` (eval mode) on the input ``dummy`` to ONNX at ``path``, with
+    ``metadata`` as the file's metadata properties; checked, and written through a temporary
+    file so ``path`` is never left half written."""
+    import warnings
+
+    import onnx
+    import torch
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    # The TorchScript exporter handles these plain CNNs exactly and needs no extra dependency
+    # (the dynamo exporter needs onnxscript); silence its deprecation notice only.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        torch.onnx.export(
+            model.eval(),
+            (dummy,),
+            str(tmp),
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes={k: dict(v) for k, v in dynamic_axes.items()},
+            opset_version=17,
+            dynamo=False,
+        )
+    proto = onnx.load(str(tmp))
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    return out
+
+
 # ----------------------------------------------------------------------------- page cache
 #: Printed layouts of the rendered training pages and how often each is drawn.
 PAGE_LAYOUTS: tuple[tuple[str, float], ...] = (

@@ -26,7 +26,6 @@ import math
 import os
 import subprocess
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from ._common import (
     AugmentConfig,
     augment_batch,
     load_signal_cache,
+    save_onnx,
     set_threads,
     superclass_matrix,
 )
@@ -70,21 +70,25 @@ ACTIVATIONS = ("sigmoid", "gev")
 
 # ================================================================================= model
 class _Block(nn.Module):
-    """Residual block: conv-BN-ReLU-conv-BN + shortcut (average-pool / 1×1 conv when needed)."""
+    """Residual block (conv-BN-ReLU-conv-BN + shortcut) over signals (``dims=1``) or pages
+    (``dims=2``); a stride > 1 downsamples, the shortcut by average pooling."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, *, dims: int = 1) -> None:
         super().__init__()
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        pool = nn.AvgPool1d if dims == 1 else nn.AvgPool2d
         pad = kernel // 2
-        self.conv1 = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
-        self.bn1 = nn.BatchNorm1d(c_out)
-        self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)
-        self.bn2 = nn.BatchNorm1d(c_out)
+        self.conv1 = conv(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
+        self.bn1 = norm(c_out)
+        self.conv2 = conv(c_out, c_out, kernel, padding=pad, bias=False)
+        self.bn2 = norm(c_out)
         nn.init.zeros_(self.bn2.weight)  # start as identity (xresnet)
         short: list[nn.Module] = []
         if stride != 1:
-            short.append(nn.AvgPool1d(stride, stride, ceil_mode=True))
+            short.append(pool(stride, stride, ceil_mode=True))
         if c_in != c_out:
-            short += [nn.Conv1d(c_in, c_out, 1, bias=False), nn.BatchNorm1d(c_out)]
+            short += [conv(c_in, c_out, 1, bias=False), norm(c_out)]
         self.short = nn.Sequential(*short)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,29 +200,6 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
 
 
 # ============================================================================ image model
-class _Block2d(nn.Module):
-    """2-D residual block (conv-BN-ReLU-conv-BN + shortcut), as :class:`_Block` in 2-D."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        nn.init.zeros_(self.bn2.weight)
-        short: list[nn.Module] = []
-        if stride != 1:
-            short.append(nn.AvgPool2d(stride, stride, ceil_mode=True))
-        if c_in != c_out:
-            short += [nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
-        self.short = nn.Sequential(*short)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + self.short(x))
-
-
 class ImageResNet(nn.Module):
     """A small ResNet over grey page thumbnails (one channel, ink ≈ 1), two heads.
 
@@ -266,7 +247,7 @@ class ImageResNet(nn.Module):
         c = widths[0]
         for w, n in zip(widths, blocks, strict=True):
             for j in range(n):
-                layers.append(_Block2d(c, w, 2 if j == 0 else 1))
+                layers.append(_Block(c, w, 3, 2 if j == 0 else 1, dims=2))
                 c = w
         self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
@@ -316,40 +297,19 @@ def export_onnx(
     ``config`` (labels, fs, normalisation, thresholds, training facts) is stored as JSON in the
     ONNX metadata under ``ecgscan_config``, so the file is all inference needs.
     """
-    import onnx
-
-    path = Path(path)
     model = model.eval()
-    wrapped = _Exported(model).eval()
     shape = tuple(input_shape) if input_shape is not None else (1, 2 * len(LEADS), n_samples)
-    dummy = torch.zeros(*shape)
     in_axes = {0: "batch", 2: "time"} if input_name == "signal" else {0: "batch"}
-    tmp = path.with_name(path.name + ".tmp")
     names = list(model.heads)
-    # The TorchScript exporter handles this plain CNN exactly and needs no extra dependency
-    # (the dynamo exporter needs onnxscript); silence its deprecation notice only.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        torch.onnx.export(
-            wrapped,
-            (dummy,),
-            str(tmp),
-            input_names=[input_name],
-            output_names=names,
-            dynamic_axes={input_name: in_axes, **{k: {0: "batch"} for k in names}},
-            opset_version=17,
-            dynamo=False,
-        )
-    proto = onnx.load(str(tmp))
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key = "ecgscan_config"
-    entry.value = json.dumps(config, sort_keys=True)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    tmp.replace(path)
-    return path
+    return save_onnx(
+        _Exported(model),
+        torch.zeros(*shape),
+        path,
+        input_names=[input_name],
+        output_names=names,
+        dynamic_axes={input_name: in_axes, **{k: {0: "batch"} for k in names}},
+        metadata={"ecgscan_config": json.dumps(config, sort_keys=True)},
+    )
 
 
 # ================================================================================== data

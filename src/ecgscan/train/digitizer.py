@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
+
+from ._common import save_onnx
 
 __all__ = [
     "SegUNet",
@@ -327,29 +328,6 @@ def validation_pages(
 def export_onnx(model: SegUNet, path: str | os.PathLike[str], cfg: TrainConfig) -> Path:
     """Export to ONNX (dynamic height/width) with ``px_per_mm``, ``output_stride`` and
     ``multiple`` (the size the input is padded to) in the model metadata."""
-    import onnx
-
-    model.eval()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, 64, 64)
-    tmp = out.with_suffix(".tmp.onnx")
-    # the TorchScript exporter handles this plain CNN exactly without extra dependencies (the
-    # dynamo one needs onnxscript): silence its deprecation notice only
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        torch.onnx.export(
-            model,
-            (dummy,),
-            str(tmp),
-            input_names=["image"],
-            output_names=["logits"],
-            dynamic_axes={"image": {2: "h", 3: "w"}, "logits": {2: "oh", 3: "ow"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    proto = onnx.load(str(tmp))
     meta = {
         "px_per_mm": str(cfg.px_per_mm),
         "output_stride": str(SegUNet.output_stride),
@@ -358,12 +336,15 @@ def export_onnx(model: SegUNet, path: str | os.PathLike[str], cfg: TrainConfig) 
         "width": str(cfg.width),
         "config": json.dumps(asdict(cfg)),
     }
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(out))
-    tmp.unlink(missing_ok=True)
-    return out
+    return save_onnx(
+        model,
+        torch.zeros(1, 3, 64, 64),
+        path,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {2: "h", 3: "w"}, "logits": {2: "oh", 3: "ow"}},
+        metadata=meta,
+    )
 
 
 def train(cfg: TrainConfig, *, resume: bool = True, max_steps: int | None = None) -> Path:

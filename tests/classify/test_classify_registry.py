@@ -128,3 +128,24 @@ def test_every_registered_model_ships_its_weights() -> None:
     for entry in config["members"]:
         assert entry["name"] in ensemble.members
         assert (folder / entry["file"]).is_file(), entry["file"]
+
+
+def test_inception_blocks_keep_lengths_and_check_their_arguments() -> None:
+    from ecgscan.train.classifier import create_model
+
+    model = create_model("signal-inception").eval()
+    # each stride-2 stage rounds up like the shortcut's ceil-mode pooling, at any length
+    for length in (250, 251, 999, 1000):
+        with torch.no_grad():
+            out = model(torch.randn(2, 24, length))
+        assert out["challenge"].shape == (2, 11) and out["superclass"].shape == (2, 5)
+    # the kernel sizes change the function (they are not ignored)
+    other = create_model("signal-inception", kernels=(3, 5, 7))
+    n_params = [sum(p.numel() for p in m.parameters()) for m in (model, other)]
+    assert n_params[0] > n_params[1]
+    with pytest.raises(EcgscanError, match="block must be one of residual, inception"):
+        create_model("signal", block="dense")
+    with pytest.raises(EcgscanError, match="must be odd"):
+        create_model("signal-inception", kernels=(3, 8))
+    with pytest.raises(EcgscanError, match="divisible by the number of branches"):
+        create_model("signal-inception", widths=(62, 128, 192))

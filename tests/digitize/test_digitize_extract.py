@@ -19,6 +19,11 @@ from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import DigitizationResult, digitize
 from ecgscan.digitize._calibration import Pulse, find_pulse
 from ecgscan.digitize._extract import (
+    _envelopes,
+    _fit_many,
+    _misfit,
+    _normal_bands,
+    fit_polyline,
     pen_radius,
     run_edges,
     runs_to_points,
@@ -273,3 +278,101 @@ def test_the_samples_columns_are_found_from_the_vertices(shift: float) -> None:
     dense = sample_phase(*edges, x_origin=vx[0], px_per_s=197.0, fs=500.0,
                          radius=row["radius"], init=row["init"])  # fmt: skip
     assert dense == 0.0
+
+
+# -- the fit's building blocks against plain formulations (they are written for speed) --------
+
+
+def _brute_edges(x: np.ndarray, kx: np.ndarray, ky: np.ndarray, r: float) -> np.ndarray:
+    """Upper and lower edges of the round-pen drawing at ``x``, trying every segment."""
+    out = np.full((2, x.size), np.nan)
+    for i, xi in enumerate(x):
+        cands: list[list[float]] = [[], []]
+        for k in range(kx.size - 1):
+            s = (ky[k + 1] - ky[k]) / (kx[k + 1] - kx[k])
+            for e, sign in enumerate((-1.0, 1.0)):
+                u = min(max(xi + sign * s * r / np.sqrt(1 + s * s), kx[k]), kx[k + 1])
+                if abs(u - xi) <= r:
+                    rim = np.sqrt(max(r * r - (u - xi) ** 2, 0.0))
+                    cands[e].append(ky[k] + s * (u - kx[k]) + sign * rim)
+        if cands[0]:
+            out[:, i] = min(cands[0]), max(cands[1])
+    return out
+
+
+@pytest.mark.parametrize(("spacing", "radius"), [(0.39, 1.0), (1.97, 0.6), (0.2, 1.7)])
+def test_pen_edges_match_a_search_over_every_segment(spacing: float, radius: float) -> None:
+    rng = np.random.default_rng(7)
+    kx = 10.0 + spacing * np.arange(60)
+    ky = np.cumsum(rng.normal(0, 2.0, kx.size))
+    x = np.linspace(kx[0] - 2.0, kx[-1] + 2.0, 400)  # beyond both ends too
+    top, bot, kt, wt, kb, wb = _envelopes(x, kx, ky, radius)
+    want = _brute_edges(x, kx, ky, radius)
+    ok = np.isfinite(want[0])
+    assert np.array_equal(np.isfinite(top), ok)  # out of every segment's reach: infinite
+    np.testing.assert_allclose(top[ok], want[0, ok], atol=1e-9)
+    np.testing.assert_allclose(bot[ok], want[1, ok], atol=1e-9)
+    # the segment and weight reproduce the edge's point on the polyline
+    for k, w, edge, sign in ((kt, wt, top, -1.0), (kb, wb, bot, 1.0)):
+        assert np.all((k >= 0) & (k <= kx.size - 2)) and np.all((w >= 0) & (w <= 1))
+        line = ky[k] + w * (ky[k + 1] - ky[k])
+        assert np.all(sign * (edge[ok] - line[ok]) >= -1e-9)  # the rim lies outside the line
+        assert np.all(np.abs(edge[ok] - line[ok]) <= radius + 1e-9)
+
+
+def test_normal_equations_match_a_dense_product() -> None:
+    rng = np.random.default_rng(3)
+    n, rows = 40, 300
+    start = rng.integers(0, n - 11, rows)
+    span = np.where(rng.random(rows) < 0.8, 3, 10)  # narrow rows and a few wide ones
+    cols = start[:, None] + (rng.random((rows, 8)) * (span[:, None] + 1)).astype(np.int64)
+    vals = rng.normal(size=(rows, 8))
+    w = rng.random(rows)
+    jac = np.zeros((rows, n))
+    np.add.at(jac, (np.repeat(np.arange(rows), 8), cols.ravel()), vals.ravel())
+    dense = jac.T @ (w[:, None] * jac)
+    upper = _normal_bands(cols, vals, w, n)
+    u = upper.shape[0] - 1
+    for d in range(u + 1):
+        np.testing.assert_allclose(upper[u - d, d:], np.diagonal(dense, d), atol=1e-12)
+    assert np.allclose(np.triu(dense, u + 1), 0.0)
+
+
+def test_fitting_many_polylines_at_once_is_fitting_each() -> None:
+    # the phase search fits many small windows as one block-diagonal system; each must come
+    # out as if fitted alone (different knot spacings give different reach tables)
+    rng = np.random.default_rng(5)
+    parts = []
+    for spacing in (1.97, 1.6, 1.97, 0.9):
+        kx = 50.0 + rng.random() + spacing * np.arange(21)
+        ky = 100.0 + np.cumsum(rng.normal(0, 3.0, kx.size))
+        xs = np.arange(np.ceil(kx[0]) + 2, np.floor(kx[-1]) - 1)
+        mid = np.interp(xs, kx, ky) + rng.normal(0, 0.3, xs.size)
+        parts.append((xs, mid - 1.1, mid + 1.1, kx, ky + rng.normal(0, 1.0, ky.size)))
+    together = _fit_many(parts, radius=1.0, iterations=4, smooth=0.01)
+    for (xs, top, bot, kx, init), cost in zip(parts, together, strict=True):
+        y = fit_polyline(xs, top, bot, kx, radius=1.0, init=init, iterations=4, smooth=0.01)
+        assert cost == pytest.approx(_misfit(xs, top, bot, kx, y, 1.0), rel=1e-9, abs=1e-12)
+    assert _fit_many([], radius=1.0, iterations=4, smooth=0.01).size == 0
+
+
+def test_run_edges_are_the_solid_interval_of_each_run() -> None:
+    # mass (run plus half-capped fringe pixels) and centroid of every run, column by column
+    rng = np.random.default_rng(4)
+    prob = rng.random((40, 60)).astype(np.float32) * 0.4
+    xs = np.sort(rng.choice(60, 45, replace=False)).astype(np.int64)
+    lo = rng.integers(0, 30, xs.size)
+    hi = lo + rng.integers(0, 10, xs.size)
+    lo[0], hi[-1] = 0, 39  # runs touching the band's top and bottom have no fringe there
+    top, bot = run_edges(prob, xs, lo, hi)
+    for i, (x, a, b) in enumerate(zip(xs, lo, hi, strict=True)):
+        rows = np.arange(a, b + 1)
+        w = prob[a : b + 1, x].astype(float)
+        f = min(float(prob[a - 1, x]), 0.5) if a > 0 else 0.0
+        g = min(float(prob[b + 1, x]), 0.5) if b + 1 < min(40, int(hi.max()) + 2) else 0.0
+        mass = w.sum() + f + g
+        centre = (np.dot(w, rows) + f * (a - 1) + g * (b + 1)) / mass
+        assert top[i] == pytest.approx(centre - mass / 2, abs=1e-9)
+        assert bot[i] == pytest.approx(centre + mass / 2, abs=1e-9)
+    empty = run_edges(prob, xs[:0], lo[:0], hi[:0])
+    assert empty[0].size == 0 and empty[1].size == 0

@@ -12,7 +12,16 @@ from PIL import Image
 from _shared import shared_path
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import digitize, estimate_rotation, load_image, straighten
-from ecgscan.digitize._geometry import estimate_warp, flatten_lighting, upside_down
+from ecgscan.digitize._geometry import (
+    _int_percentile,
+    _pool,
+    _preview_scale,
+    _shrink,
+    estimate_warp,
+    find_paper,
+    flatten_lighting,
+    upside_down,
+)
 from ecgscan.metrics import challenge_snr, mean_snr
 from ecgscan.render import RenderedPage, render_page
 
@@ -189,3 +198,102 @@ def test_exif_orientation_is_applied(tmp_path: Any, orientation: int, turn: int)
     loaded = load_image(path)
     assert loaded.shape == upright.shape
     assert np.abs(loaded.astype(int) - upright.astype(int)).mean() < 3.0
+
+
+@pytest.mark.parametrize("kind", ["rgb", "rgba", "exif", "grey"])
+def test_png_pixels_are_read_exactly(tmp_path: Any, kind: str) -> None:
+    # plain RGB PNGs take a faster decoder: the pixels must be Pillow's, and the other kinds
+    # (transparency on white, EXIF orientation, grey) keep their handling
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    path = tmp_path / "page.png"
+    if kind == "rgba":
+        alpha = np.where(np.arange(320) < 160, 255, 0).astype(np.uint8)[None, :].repeat(240, 0)
+        Image.fromarray(np.dstack([rgb, alpha])).save(path)
+        want = np.where(alpha[:, :, None] == 255, rgb, 255)
+    elif kind == "exif":
+        exif = Image.Exif()
+        exif[0x0112] = 3  # stored upside down
+        Image.fromarray(rgb).save(path, exif=exif.tobytes())
+        want = rgb[::-1, ::-1]
+    elif kind == "grey":
+        Image.fromarray(rgb[:, :, 0]).save(path)
+        want = np.repeat(rgb[:, :, :1], 3, axis=2)
+    else:
+        Image.fromarray(rgb).save(path)
+        want = rgb
+    loaded = load_image(path)
+    assert loaded.dtype == np.uint8 and loaded.flags.c_contiguous
+    np.testing.assert_array_equal(loaded, want)
+
+
+def test_integer_percentile_from_the_histogram_is_numpys() -> None:
+    rng = np.random.default_rng(2)
+    for size in (1, 2, 7, 1000, 12345):
+        values = rng.integers(-300, 400, size).astype(np.int16)
+        for q in (0.0, 37.5, 90.0, 99.99, 100.0):
+            assert _int_percentile(values, q) == np.percentile(values, q)
+
+
+def test_pooling_averages_first_and_filters_the_cells_like_the_whole_image() -> None:
+    import cv2
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(203, 317)).astype(np.float32)
+    step, sigma = 9, 4.2
+    ny, nx = a.shape[0] // step, a.shape[1] // step
+    k = 2 * int(3 * sigma) + 1
+    for axis, ksize in ((1, (k, 1)), (0, (1, k))):
+        # the direct way: filter the whole image along the axis, then average the cells
+        full = cv2.GaussianBlur(a, ksize, sigmaX=sigma, sigmaY=sigma)[: ny * step, : nx * step]
+        cells = cv2.resize(full, (nx, ny), interpolation=cv2.INTER_AREA)
+        want = cv2.GaussianBlur(cells, (0, 0), 1.0)
+        np.testing.assert_allclose(_pool(a, step, axis, sigma), want, atol=1e-5)
+
+
+def test_shrinking_in_two_steps_is_an_area_reduction() -> None:
+    import cv2
+
+    # smooth content (paper shading, wide strokes): the same as one fractional reduction
+    smooth = 128 + 100 * np.cos(np.arange(1700) / 70.0)[:, None] * np.sin(np.arange(2200) / 90.0)
+    image = np.repeat(smooth[:, :, None].astype(np.uint8), 3, axis=2)
+    for size in ((800, 618), (1100, 850), (1000, 773)):
+        out = _shrink(image, size)
+        direct = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        assert out.shape == direct.shape
+        assert np.abs(out.astype(int) - direct).max() <= 2
+    assert _shrink(image, (2200, 1700)) is image
+
+
+def test_previews_are_whole_number_reductions_where_they_can_be() -> None:
+    assert _preview_scale(1100) == 1.0  # small pages as they are
+    assert _preview_scale(2200) == 0.5  # 200-DPI letter: 1100 px
+    assert _preview_scale(3300) == pytest.approx(1 / 3)  # 300-DPI letter: 1100 px
+    assert _preview_scale(2600) == 0.5  # 1300 px
+    assert _preview_scale(1650) == pytest.approx(1200 / 1650)  # no whole factor fits
+
+
+def test_tilt_is_read_on_a_half_size_preview() -> None:
+    rec = synthetic_ecg(fs=500, duration=10, seed=3)
+    page = render_page(
+        rec, layout="3x4+II", dpi=200, style="clean", seed=1,
+        degradations=[{"name": "rotate", "angle": 3.0}],
+    )  # fmt: skip
+    assert max(page.image.shape) == 2200
+    out, geometry = straighten(page.image)
+    assert geometry.rotation == pytest.approx(-3.0, abs=0.1)
+    assert geometry.quarter_turns == 0 and upside_down(out) is False
+
+
+def test_sheet_on_a_background_is_found_on_large_photos() -> None:
+    import cv2
+
+    # a 2400-px photo: the quick look on the whole-number reduction must not miss the sheet
+    photo = np.full((1800, 2400, 3), (70, 60, 50), np.uint8)
+    corners = np.array([[300, 200], [2050, 260], [2000, 1600], [340, 1550]], np.float64)
+    cv2.fillConvexPoly(photo, corners.astype(np.int32), (245, 245, 240))
+    found = find_paper(photo)
+    assert found is not None
+    np.testing.assert_allclose(found, corners, atol=15.0)  # within 3 px of the 800-px view
+    # a scan (paper to the edges) has no outline
+    assert find_paper(np.full((1800, 2400, 3), 245, np.uint8)) is None

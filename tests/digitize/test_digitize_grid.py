@@ -7,7 +7,7 @@ import pytest
 
 from _shared import shared_path
 from ecgscan.data.synthetic import synthetic_ecg
-from ecgscan.digitize import estimate_grid, straighten
+from ecgscan.digitize import estimate_grid, grid_strength, straighten
 from ecgscan.digitize._load import load_image
 from ecgscan.render import render_page
 
@@ -46,3 +46,15 @@ def test_high_resolution_scan_is_not_read_at_twice_the_period() -> None:
 
 def test_blank_page_has_no_grid() -> None:
     assert estimate_grid(np.full((800, 1100, 3), 250, np.uint8)) is None
+
+
+def test_grid_strength_is_spread_plus_darkness() -> None:
+    # the 8-bit fast path (integer spread, darkness by table) gives the float formula's values
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    f = image.astype(np.float32)
+    want = (f.max(axis=2) - f.min(axis=2)) + (255.0 - (f[..., 0] + f[..., 1] + f[..., 2]) / 3.0)
+    got = grid_strength(image)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(grid_strength(f / 1.0), want, rtol=1e-6)  # float input too

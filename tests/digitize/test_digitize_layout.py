@@ -256,6 +256,46 @@ def test_a_rhythm_strip_moves_to_the_lead_its_trace_matches(record) -> None:  # 
     assert reassign_rhythm_strips(segments, [("V1", "V4"), ("V1",)], fs=fs) == {}
 
 
+def test_an_ambiguous_or_partial_rhythm_label_does_not_outvote_the_trace(record) -> None:  # type: ignore[no-untyped-def]
+    fs = record.fs
+    t = np.arange(record.n_samples) / fs
+    lead = {n: record.signal[:, j] for j, n in enumerate(record.leads)}
+    q = record.n_samples // 4
+    rows = [("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"),
+            ("V5",)]  # fmt: skip
+
+    def segments_with(strip: str) -> dict:  # type: ignore[type-arg]
+        segs = {n: [(t[c * q : (c + 1) * q], lead[n][c * q : (c + 1) * q], 1.0)]
+                for r in rows[:3] for c, n in enumerate(r)}  # fmt: skip
+        segs[rows[3][0]].append((t, lead[strip], 1.0))
+        return segs
+
+    # "V5" read at 0.71 but "V6" at 0.65 (a blurred scan): the trace, which is V1, decides
+    blurred = _label("V5", 0.71)
+    blurred.scores["V6"] = 0.65
+    labels: list[list[LeadLabel | None]] = [[None] * 4] * 3 + [[blurred]]
+    assert reassign_rhythm_strips(segments_with("V1"), rows, fs=fs, labels=labels) == {
+        3: ("V5", "V1")
+    }
+    # read clearly, the label keeps its name
+    labels = [[None] * 4] * 3 + [[_label("V5", 0.71)]]
+    assert reassign_rhythm_strips(segments_with("V1"), rows, fs=fs, labels=labels) == {}
+    # a crowded "I" (the rest of "II", "III" or "V1") allows those names only: a strip named
+    # II whose trace looks most like aVF (its II segment badly traced) is not moved to aVF
+    rows[3] = ("II",)
+
+    def badly_traced_ii() -> dict:  # type: ignore[type-arg]
+        segs = segments_with("aVF")
+        segs["II"][0] = (segs["II"][0][0], np.zeros(q), 1.0)
+        return segs
+
+    crowded = dataclasses.replace(_label("I", 0.74), crowded=True)
+    labels = [[None] * 4] * 3 + [[crowded]]
+    moved = reassign_rhythm_strips(badly_traced_ii(), rows, fs=fs, labels=labels)
+    assert moved.get(3, ("II", "II"))[1] in {"I", "II", "III", "V1"}
+    assert reassign_rhythm_strips(badly_traced_ii(), rows, fs=fs) == {3: ("II", "aVF")}
+
+
 def test_erase_text_removes_text_lines_but_not_the_trace_or_its_label() -> None:
     ppm = 8.0
     prob = np.zeros((400, 900), np.float32)

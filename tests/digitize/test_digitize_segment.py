@@ -244,3 +244,119 @@ def test_dense_12x1_page_at_100_dpi_keeps_its_traces(ptbxl_dir: Path) -> None:
     true = page.mask > 0
     assert true.mean() > 0.04  # denser than the fixed 96th percentile allowed
     assert (prob[true] > 0.5).mean() > 0.8
+
+
+# ------------------------------------------------------------------ faint steep strokes
+def _faint_spike_page(ppm: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A grey-gridded page at ``ppm`` px/mm with one trace: a flat line 2 px thick and
+    darkness ~0.7, and a 15-mm R wave drawn as a thin pen draws it on a low-resolution scan:
+    its up- and downstrokes (each across two columns) cover only part of each pixel
+    (darkness 0.30-0.45), under a darker tip. Returns the page, the strokes' mask, the
+    darkest vertical grid lines' mask and the tip's row."""
+    rng = np.random.default_rng(3)
+    h, w = 60 * ppm, 100 * ppm
+    value = np.full((h, w), 250.0)
+    for k in range(0, w, ppm):  # a grey grid, its major lines about as dark as the strokes
+        value[:, k] = 215.0 if k % (5 * ppm) else 178.0
+    for k in range(0, h, ppm):
+        value[k, :] = np.minimum(value[k, :], 215.0 if k % (5 * ppm) else 178.0)
+    base, tip, x = 30 * ppm + 2, 15 * ppm + 2, 51 * ppm + 1
+    half = (base + tip) // 2
+    value[base : base + 2, 20 * ppm : x + 1] = 75.0  # the flat trace, up to the R wave
+    value[base : base + 2, x + 3 : 80 * ppm] = 75.0  # and after it
+    strokes = np.zeros((h, w), bool)
+    strokes[half:base, x] = strokes[tip + 2 : half, x + 1] = True  # up
+    strokes[tip + 2 : half, x + 2] = strokes[half:base, x + 3] = True  # and down
+    cover = 0.45 - 0.15 * rng.random(strokes.sum())  # partial coverage of each pixel
+    value[strokes] *= 1.0 - cover  # ink over the grid darkens it further
+    value[tip - 1 : tip + 2, x + 1 : x + 3] = 120.0  # the turning point, darker
+    img = np.repeat(np.clip(value + rng.normal(0, 2, value.shape), 0, 255)[:, :, None], 3, axis=2)
+    major = np.zeros((h, w), bool)
+    major[:, :: 5 * ppm] = True
+    major[base - 2 : base + 4] = False  # where the lines cross the trace
+    return img.astype(np.uint8), strokes, major, tip
+
+
+def test_faint_steep_strokes_join_the_trace_and_the_grid_stays_out() -> None:
+    from ecgscan.digitize._extract import track_row
+    from ecgscan.digitize._segment import _dark_map, faint_strokes
+
+    img, strokes, major, tip = _faint_spike_page()
+    dark, sheet, trace, background = _dark_map(img, 4.0)
+    # the premise: at the darkness threshold, the strokes fall apart
+    plain = dark >= background + 0.45 * (trace - background)
+    assert plain[strokes].mean() < 0.3
+    added = faint_strokes(dark, sheet, trace=trace, background=background, px_per_mm=4.0)
+    assert (added | plain)[strokes].mean() > 0.95  # (crossing the grid, some are dark)
+    prob, _ = segment_traces(img, px_per_mm=4.0, method="darkness")
+    assert (prob[strokes] > 0.5).mean() > 0.95
+    assert not (prob[major] > 0.5).any()  # nor the grid's darkest lines, crossing or not
+    assert (prob[~strokes & ~plain] > 0.5).sum() <= 5
+    # and the tracker climbs the R wave instead of running along its foot
+    _, ys = track_row(prob, y_lo=10 * 4, y_hi=50 * 4, x0=20 * 4, x1=80 * 4 - 1,
+                      baseline=30 * 4 + 2.5, px_per_mm=4.0, thickness=2.0)  # fmt: skip
+    assert ys.min() < tip + 1.5
+
+
+def test_faint_strokes_leave_a_solid_scan_alone(page) -> None:  # type: ignore[no-untyped-def]
+    """On a 200-DPI render the strokes are solid: the detector adds next to nothing (no rims
+    on strokes' ends, no halo, no grid, no text), so sharp pages keep their map."""
+    from ecgscan.digitize._segment import _dark_map, faint_strokes
+
+    ppm = page.truth["px_per_mm"]["x"]
+    dark, sheet, trace, background = _dark_map(page.image, ppm)
+    added = faint_strokes(dark, sheet, trace=trace, background=background, px_per_mm=ppm)
+    assert added.sum() < 0.001 * (page.mask > 0).sum()  # measured 12 px of 41 639
+
+
+def test_tracker_climbs_a_stroke_broken_into_tall_fragments() -> None:
+    """The runs of an R wave on a 4.3 px/mm phone scan (ecg00031, row I, third beat), its
+    faint upstroke broken twice: the trace is followed up to the tip, not across its foot."""
+    from ecgscan.digitize._extract import track_row
+
+    band = np.zeros((120, 60), np.float32)
+    band[88:90, :] = 1.0  # the flat trace before and after
+    runs = {  # column: the runs of ink in it (first and last row)
+        28: [(85, 87)], 29: [(81, 85)], 30: [(72, 76), (81, 81)], 31: [(64, 74)],
+        32: [(71, 72), (74, 88)], 33: [(90, 91)],
+    }  # fmt: skip
+    for x, spans in runs.items():
+        band[:, x] = 0.0
+        for a, b in spans:
+            band[a : b + 1, x] = 1.0
+    band[90:92, 33:] = 1.0
+    band[88:90, 33:] = 0.0
+    _, ys = track_row(band, y_lo=0, y_hi=120, x0=0, x1=59, baseline=89.0, px_per_mm=4.34,
+                      thickness=2.0)  # fmt: skip
+    assert ys.min() < 66.0  # the tip (row 64, less half a line)
+
+
+def test_tracker_joins_the_dashes_of_a_faint_stroke() -> None:
+    """The runs of an R wave on a blurred photo (ECG-Image-Kit G_photo 00856, lead I, first
+    beat, 6.4 px/mm): its downstroke, just lighter than the threshold, is left only where it
+    crosses grid lines, a dash every millimetre. The trace reaches the tip (the band's top),
+    not the dashes halfway up."""
+    from ecgscan.digitize._extract import track_row
+
+    runs = {  # column: the runs of ink in it (first and last row)
+        10: [(120, 125)], 11: [(122, 125)], 12: [(122, 125)], 13: [(105, 105), (108, 125)],
+        14: [(54, 54), (60, 61), (66, 67), (73, 73), (79, 81), (84, 87), (91, 112),
+             (118, 118)],
+        15: [(3, 3), (9, 10), (15, 17), (21, 24), (26, 96), (98, 99)],
+        16: [(0, 48), (53, 55)], 17: [(0, 36), (40, 41)],
+        18: [(0, 51), (53, 61), (63, 63), (66, 67), (73, 73)],
+        19: [(22, 22), (29, 29), (34, 35), (41, 41), (47, 48), (53, 55), (59, 62), (64, 74),
+             (76, 81), (85, 86), (91, 93), (97, 99), (104, 106), (111, 112), (116, 116),
+             (118, 118)],
+        20: [(90, 90), (94, 96), (99, 138)], 21: [(116, 116), (118, 118), (123, 140)],
+        22: [(124, 138)], 23: [(122, 127), (129, 130)], 24: [(119, 125)],
+    }  # fmt: skip
+    band = np.zeros((230, 60), np.float32)
+    band[120:126, :10] = 1.0  # the flat trace before and after
+    band[119:125, 25:] = 1.0
+    for x, spans in runs.items():
+        for a, b in spans:
+            band[a : b + 1, x] = 1.0
+    _, ys = track_row(band, y_lo=0, y_hi=230, x0=0, x1=59, baseline=111.0, px_per_mm=6.4,
+                      thickness=3.0)  # fmt: skip
+    assert ys.min() < 5.0  # the tip (row 0); 26 when the dashes are followed

@@ -129,7 +129,7 @@ register_model(
         input="signal",
         summary=(
             "a narrower, shallower variant of 'signal' (about 6x cheaper), trained with another "
-            "seed: the ensemble's second signal member"
+            "seed: a cheap stand-alone model"
         ),
         builder="ecgscan.train.classifier:build_signal_resnet",
         defaults={
@@ -141,6 +141,28 @@ register_model(
             "activation": "sigmoid",
         },
         weights="signal_small.onnx",
+    )
+)
+register_model(
+    ModelSpec(
+        name="signal-inception",
+        input="signal",
+        summary=(
+            "the stem and heads of 'signal' with residual pairs of inception modules (parallel "
+            "kernels of 3, 9 and 19 samples after the ×4 stem): a diverse ensemble member"
+        ),
+        builder="ecgscan.train.classifier:build_signal_resnet",
+        defaults={
+            "widths": (64, 128, 192),
+            "blocks": (1, 1, 1),
+            "stem": 32,
+            "kernel": 5,
+            "dropout": 0.3,
+            "activation": "sigmoid",
+            "block": "inception",
+            "kernels": (3, 9, 19),
+        },
+        weights="signal_inception.onnx",
     )
 )
 register_model(
@@ -174,7 +196,7 @@ register_model(
             "input are left out)"
         ),
         builder="ecgscan.classify._ensemble:fit_ensemble",
-        members=("signal", "signal-small", "image"),
+        members=("signal", "signal-inception", "image"),
         weights="ensemble.json",
     )
 )

@@ -53,7 +53,10 @@ def classify_command(
         "ensemble",
         "--model",
         "-m",
-        help="Registered model (ensemble, signal, signal-small, image) or an .onnx/.json file.",
+        help=(
+            "Registered model (ensemble, signal, signal-inception, signal-small, image) or "
+            "an .onnx/.json file."
+        ),
     ),
     threshold: float | None = typer.Option(
         None, "--threshold", help="One threshold for every label instead of the model's own."

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from ._result import Calibration
 
-__all__ = ["Pulse", "calibrate", "find_pulse"]
+__all__ = ["Pulse", "calibrate", "find_end_pulse", "find_pulse"]
 
 _GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)
 _SPEEDS = (12.5, 25.0, 50.0)
@@ -22,12 +22,22 @@ _SPEEDS = (12.5, 25.0, 50.0)
 
 @dataclass(frozen=True)
 class Pulse:
-    """A calibration pulse found at the start of a row (all in image pixels)."""
+    """A calibration pulse found at the start of a row (all in image pixels).
+
+    ``partial`` marks a pulse cut by the page's (or the scan's) left edge: only its top and
+    falling edge are printed, and ``x_rise`` is where its top begins, not its rising edge
+    (its width says nothing about the paper speed). ``shape`` is ``'square'`` (up, 0.2 s at
+    1 mV, down) or ``'step'`` (up and held: older printers draw the rise and the top only,
+    then lift the pen; ``x_fall`` is then where the top ends, and the trace starts after a
+    blank gap).
+    """
 
     x_rise: float
     x_fall: float
     y_top: float
     y_base: float
+    partial: bool = False
+    shape: str = "square"
 
 
 def _first_run_centroid(profile: NDArray[np.float64]) -> float | None:
@@ -98,19 +108,80 @@ def find_pulse(
 
     Searches the first 15 mm after ``x_first`` for two tall vertical strokes 2–12 mm apart that
     rise above the row's ``baseline`` (at least 2.5 mm) and share the same bottom and top.
+    Failing that, a pulse cut by the page's left edge (its flat top and falling edge, see
+    :func:`_cut_top`) is returned with ``partial=True``, or a step pulse (a rise and a held
+    top, no falling edge, see :func:`_step_top`) with ``shape='step'``.
     """
     h, w = prob.shape
     x0 = max(0, int(x_first - 12 * px_per_mm))
     x1 = min(w, int(x_first + 15 * px_per_mm))
     y0 = max(y_min, int(baseline - 45 * px_per_mm))
     y1 = min(h, int(baseline + 4 * px_per_mm))
-    win = prob[y0:y1, x0:x1] > 0.5
-    if win.size == 0:
+    window = prob[y0:y1, x0:x1]
+    if window.size == 0:
         return None
+    # faint printing (thin lines on a JPEG) breaks the strokes at the usual ink level: a
+    # second look at weaker ink, across breaks of up to 2 px, with the same strict shape tests
+    for level, bridge in ((0.5, 0), (0.25, 2)):
+        pulse = _search_pulse(prob, window > level, x0=x0, y0=y0, baseline=baseline,
+                              px_per_mm=px_per_mm, thickness=thickness,
+                              bridge=bridge)  # fmt: skip
+        if pulse is not None:
+            return pulse
+    return None
+
+
+def find_end_pulse(
+    prob: NDArray[np.float32],
+    *,
+    baseline: float,
+    x_last: int,
+    px_per_mm: float,
+    thickness: float,
+    y_min: int = 0,
+) -> Pulse | None:
+    """Look for a calibration pulse printed after a row's trace, at its right end.
+
+    Some machines print the pulse after the traces. The same strict shape tests as for
+    :func:`find_pulse` (a square pulse, or a step) over the last 15 mm up to ``x_last``, the
+    row's last column of ink; a pulse cut by the page's edge is not looked for there.
+    """
+    h, w = prob.shape
+    x0 = max(0, int(x_last - 15 * px_per_mm))
+    x1 = min(w, int(x_last + 3 * px_per_mm))
+    y0 = max(y_min, int(baseline - 45 * px_per_mm))
+    y1 = min(h, int(baseline + 4 * px_per_mm))
+    window = prob[y0:y1, x0:x1]
+    if window.size == 0:
+        return None
+    for level, bridge in ((0.5, 0), (0.25, 2)):
+        pulse = _search_pulse(prob, window > level, x0=x0, y0=y0, baseline=baseline,
+                              px_per_mm=px_per_mm, thickness=thickness, bridge=bridge,
+                              cut=False)  # fmt: skip
+        if pulse is not None:
+            return pulse
+    return None
+
+
+def _search_pulse(
+    prob: NDArray[np.float32],
+    win: NDArray[np.bool_],
+    *,
+    x0: int,
+    y0: int,
+    baseline: float,
+    px_per_mm: float,
+    thickness: float,
+    bridge: int = 0,
+    cut: bool = True,
+) -> Pulse | None:
+    """:func:`find_pulse` on the ink ``win`` of the search window whose corner is (x0, y0);
+    a vertical stroke goes on across breaks of up to ``bridge`` px; ``cut``: also look for a
+    pulse cut by the page's left edge."""
     tall = win.sum(axis=0)
     min_h = 2.5 * px_per_mm
     cols = np.flatnonzero(tall >= min_h)
-    if cols.size < 2:
+    if cols.size == 0:
         return None
     # group adjacent columns into strokes
     groups = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
@@ -121,18 +192,18 @@ def find_pulse(
         g = g[: int(2 * thickness) + 2]
         filled = win[:, g].any(axis=1)
         idx = np.flatnonzero(filled)
-        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-        run = max(runs, key=len)
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1 + bridge) + 1)
+        run = max(runs, key=lambda r: r[-1] - r[0])
         top, bottom = float(run[0]) + y0, float(run[-1]) + y0
         if bottom - top < min_h or abs(bottom - baseline) > 6 * px_per_mm:
             continue
         # the stroke's centre: ink right of a falling edge may belong to the trace that
         # starts there, so it is measured on the stroke's middle rows only
         x_c = _stroke_centre(prob, int(g[0]) + x0, top, bottom, thickness)
-        strokes.append((x_c, top, bottom))
+        strokes.append((x_c, top, bottom, int(g[0])))
     for i in range(len(strokes)):
         for j in range(i + 1, len(strokes)):
-            (xa, ta, ba), (xb, tb, bb) = strokes[i], strokes[j]
+            (xa, ta, ba, _), (xb, tb, bb, _) = strokes[i], strokes[j]
             dx = (xb - xa) / px_per_mm
             if not 2.0 <= dx <= 12.0:
                 continue
@@ -152,7 +223,154 @@ def find_pulse(
             half = thickness / 2.0
             y_top = _top_centre(prob, xa, xb, (ta + tb) / 2, thickness)
             return Pulse(x_rise=xa, x_fall=xb, y_top=y_top, y_base=(ba + bb) / 2 - half)
+    window = prob[y0 : y0 + win.shape[0], x0 : x0 + win.shape[1]]
+    for x_c, top, bottom, left in strokes if cut else []:
+        x_left = _cut_top(window, win, left=left, top=int(round(top)) - y0,
+                          bottom=int(round(bottom)) - y0, px_per_mm=px_per_mm,
+                          thickness=thickness)  # fmt: skip
+        if x_left is not None:
+            y_top = _top_centre(prob, float(x_left + x0), x_c, top, thickness)
+            return Pulse(x_rise=float(x_left + x0), x_fall=x_c, y_top=y_top,
+                         y_base=bottom - thickness / 2.0, partial=True)  # fmt: skip
+    for x_c, top, bottom, left in strokes:
+        x_right = _step_top(window, win, left=left, top=int(round(top)) - y0,
+                            bottom=int(round(bottom)) - y0, px_per_mm=px_per_mm,
+                            thickness=thickness)  # fmt: skip
+        if x_right is not None:
+            x_end = float(x_right + x0) - (thickness - 1.0) / 2.0  # the top's last ink is its cap
+            y_top = _top_centre(prob, x_c, x_end, top, thickness)
+            return Pulse(x_rise=x_c, x_fall=x_end, y_top=y_top, y_base=bottom - thickness / 2.0,
+                         shape="step")  # fmt: skip
     return None
+
+
+def _top_run(cols: NDArray[np.bool_], start: int, step: int, gap: int) -> int:
+    """From column ``start`` (ink), the last column of ink reached walking by ``step`` (+1 or
+    -1) across breaks of at most ``gap`` columns."""
+    x = start
+    while True:
+        lo, hi = (x + 1, x + gap + 2) if step > 0 else (x - gap - 1, x)
+        seg = cols[max(0, lo) : max(0, hi)]
+        ink = np.flatnonzero(seg)
+        if ink.size == 0:
+            return x
+        x = max(0, lo) + int(ink[-1] if step > 0 else ink[0])
+
+
+def _step_top(
+    prob: NDArray[np.float32],
+    win: NDArray[np.bool_],
+    *,
+    left: int,
+    top: int,
+    bottom: int,
+    px_per_mm: float,
+    thickness: float,
+) -> int | None:
+    """The last column (window) of a step pulse's top, if the vertical stroke whose first
+    column is ``left`` is a step pulse's rise.
+
+    A step (older printers: the pen goes up 1 mV and holds for 0.2 s, no falling edge) is a
+    stroke as tall as a 1-mV pulse at a usual gain (within 12 %) whose top runs flat to the
+    right for 3-12 mm and stops, with blank paper below it down to the baseline (a trace
+    that rises and stays up has ink there or no flat top at that height) and no stroke down
+    from its end. ``prob``/``win`` are as for :func:`_cut_top`.
+    """
+    h_mm = (bottom - top) / px_per_mm
+    if not any(abs(h_mm - h) <= 0.12 * h for h in _PULSE_HEIGHTS):
+        return None
+    t = int(np.ceil(thickness))
+    band = prob[max(0, top - t - 1) : top + t + 2, :] > 0.2
+    cols: NDArray[np.bool_] = np.asarray(band.any(axis=0))
+    start = min(cols.size - 1, left + t)
+    if not cols[start]:
+        return None
+    gap = max(2, int(round(0.5 * px_per_mm)))
+    x_right = _top_run(cols, start, +1, gap)
+    if x_right >= cols.size - 1 - gap:
+        return None  # runs out of the search window: not a pulse's top
+    length = x_right - left
+    if not 3.0 * px_per_mm <= length <= 12 * px_per_mm:
+        return None
+    rows = np.arange(band.shape[0], dtype=np.float64)[:, None]
+    part = band[:, left + t : x_right + 1].astype(np.float64)
+    mass = part.sum(axis=0)
+    if np.mean(mass > 0) < 0.8:
+        return None
+    centre = (part * rows).sum(axis=0)[mass > 0] / mass[mass > 0]
+    if np.ptp(centre) > thickness + 1.0:
+        return None
+    # blank below the top, right of the rise, through the top's end (no falling stroke)
+    inside = win[top + t + 2 : bottom - t - 1, left + t + 1 : x_right + t + 2]
+    if inside.size == 0 or inside.mean() > 0.02:
+        return None
+    return x_right
+
+
+#: Heights (mm) of a 1-mV pulse at the usual gains (5, 10, 20 mm/mV).
+_PULSE_HEIGHTS = (5.0, 10.0, 20.0)
+
+
+def _cut_top(
+    prob: NDArray[np.float32],
+    win: NDArray[np.bool_],
+    *,
+    left: int,
+    top: int,
+    bottom: int,
+    px_per_mm: float,
+    thickness: float,
+) -> int | None:
+    """Where the top of a pulse cut by the page's left edge begins (window columns), if the
+    vertical stroke whose first column is ``left`` is such a pulse's falling edge.
+
+    The stroke must be as tall as a 1-mV pulse at a usual gain (within 12 %), and a flat
+    horizontal stroke at its top must run from it to the left for 1-12 mm, with blank paper
+    below it (the pulse's inside) and no trace to its left (the row starts there): a scan
+    or photo that cuts a row's start keeps the pulse's top and falling edge only. ``prob``
+    is the search window of the ink probability map and ``win`` its ink; the thin top may
+    be faint and broken (JPEG), so weaker ink (above 0.2) counts along it, across breaks of
+    up to half a millimetre.
+    """
+    h_mm = (bottom - top) / px_per_mm
+    if not any(abs(h_mm - h) <= 0.12 * h for h in _PULSE_HEIGHTS):
+        return None
+    t = int(np.ceil(thickness))
+    band = prob[max(0, top - t - 1) : top + t + 2, :left] > 0.2
+    cols: NDArray[np.bool_] = np.asarray(band.any(axis=0))
+    if cols.size == 0 or not cols[-1]:
+        return None
+    # the top runs left from the falling edge; breaks of up to half a millimetre are faint ink
+    gap = max(2, int(round(0.5 * px_per_mm)))
+    x_left = left - 1
+    while x_left > 0:
+        ink = np.flatnonzero(cols[max(0, x_left - gap - 1) : x_left])
+        if ink.size == 0:
+            break
+        x_left = max(0, x_left - gap - 1) + int(ink[0])
+    if cols[x_left:left].mean() < 0.6:
+        return None
+    length = left - x_left
+    if not max(3.0, 1.0 * px_per_mm) <= length <= 12 * px_per_mm:
+        return None
+    # flat: the top's centre line moves by at most a line's width
+    rows = np.arange(band.shape[0], dtype=np.float64)[:, None]
+    part = band[:, x_left:left].astype(np.float64)
+    mass = part.sum(axis=0)
+    centre = (part * rows).sum(axis=0)[mass > 0] / mass[mass > 0]
+    if np.ptp(centre) > thickness + 1.0:
+        return None
+    # blank inside (under the top, right of where it begins, left of the falling edge)
+    inside = win[top + t + 2 : bottom - t - 1, x_left + t + 1 : left]
+    if inside.size and inside.mean() > 0.02:
+        return None
+    # nothing at the row's baseline left of the top: the row starts with it
+    reach = int(3 * px_per_mm)
+    before = win[max(0, bottom - int(2 * px_per_mm)) : bottom + int(2 * px_per_mm) + 1,
+                 max(0, x_left - reach) : x_left + t + 1]  # fmt: skip
+    if before.size and before.any():
+        return None
+    return x_left
 
 
 def calibrate(
@@ -170,12 +388,12 @@ def calibrate(
     measured_gain = measured_speed = None
     if pulses:
         heights = np.array([(p.y_base - p.y_top) / px_per_mm_y for p in pulses])
-        widths = np.array([(p.x_fall - p.x_rise) / px_per_mm_x for p in pulses])
+        widths = np.array([(p.x_fall - p.x_rise) / px_per_mm_x for p in pulses if not p.partial])
         h_mm = float(np.median(heights))
         measured_gain = min(_GAINS, key=lambda g: abs(np.log(g / max(h_mm, 1e-3))))
         # pulse widths vary between vendors (0.1-0.2 s), so the width does not fix the speed;
-        # it only confirms the default when it is 5 mm
-        w_mm = float(np.median(widths))
+        # it only confirms the default when it is 5 mm (a cut pulse's width says nothing)
+        w_mm = float(np.median(widths)) if widths.size else float("nan")
         measured_speed = 25.0 if 2.0 <= w_mm <= 12.0 else None
     source = "pulse" if pulses else "default"
     if paper_speed is not None or gain is not None:

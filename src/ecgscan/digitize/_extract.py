@@ -18,6 +18,8 @@ them, which fixes the time origin to a fraction of a sample (:func:`sample_phase
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -67,6 +69,47 @@ def _runs(col: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
 
 
+def _bridge_dashes(
+    cs: NDArray[np.int64],
+    rs: NDArray[np.int64],
+    re_: NDArray[np.int64],
+    *,
+    gap: float,
+    least: float,
+    dash: float,
+    pieces: int = 3,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Join the dashes of a faint steep stroke into one run per column.
+
+    A stroke just lighter than the darkness threshold (a QRS drawn thin on a blurred photo)
+    stays above it only where it crosses the grid's lines: in its column it is a chain of
+    short runs about a grid line apart. Chains of runs of one column separated by gaps of
+    at most ``gap`` px, spanning at least ``least`` px and holding at least ``pieces`` dashes
+    (runs at most ``dash`` px tall) and a solid piece (a run at least ``gap`` px tall, the
+    stroke's confident part) become one run. Isolated specks beside a flat trace make chains
+    of two, the strokes of a label's letters are thicker than dashes and a dotted grid has
+    no solid piece: all are left alone. ``cs, rs, re_`` are column-major runs
+    (:func:`_column_runs`).
+    """
+    if cs.size < pieces:
+        return cs, rs, re_
+    link = (cs[1:] == cs[:-1]) & (rs[1:] - re_[:-1] - 1 <= gap)
+    starts = np.flatnonzero(np.r_[True, ~link])
+    ends = np.r_[starts[1:], cs.size] - 1
+    dashes = np.cumsum(np.r_[0, re_ - rs + 1 <= dash])
+    solid = np.cumsum(np.r_[0, re_ - rs + 1 >= gap])
+    join = (dashes[ends + 1] - dashes[starts] >= pieces) & (solid[ends + 1] > solid[starts])
+    join &= re_[ends] - rs[starts] + 1 >= least
+    if not join.any():
+        return cs, rs, re_
+    keep = np.ones(cs.size, dtype=bool)
+    new_re = re_.copy()
+    for a, b in zip(starts[join], ends[join], strict=True):
+        new_re[a] = re_[b]
+        keep[a + 1 : b + 1] = False
+    return cs[keep], rs[keep], new_re[keep]
+
+
 def _track_runs(
     band: NDArray[np.float32],
     *,
@@ -82,7 +125,10 @@ def _track_runs(
     the trace left out."""
     ink = band > 0.5
     n_cols = band.shape[1]
-    cs, rs, re_ = _column_runs(ink)
+    # (a faint stroke's dashes a grid line apart, over at least 3 mm, make one run)
+    cs, rs, re_ = _bridge_dashes(
+        *_column_runs(ink), gap=px_per_mm, least=3.0 * px_per_mm, dash=max(2.0, 0.5 * px_per_mm)
+    )
     bounds = np.searchsorted(cs, np.arange(n_cols + 1))
     cand_lo: list[NDArray[np.int64]] = []
     cand_hi: list[NDArray[np.int64]] = []
@@ -102,6 +148,11 @@ def _track_runs(
     # trace, a label's remnant) nor end on the last column's.
     pull = 0.1 / px_per_mm  # cost per px away from the baseline (0.1 per mm and column)
     jump = 1.0  # cost per px of vertical gap between runs of consecutive columns
+    # a faint steep stroke (a QRS complex drawn thin, scanned at low resolution or blurred)
+    # breaks into tall fragments in consecutive columns: the gaps between runs at least 1 mm
+    # tall cost half, so the trace climbs the stroke to its tip rather than cutting it
+    tall = max(2, int(round(px_per_mm)) - 1)  # (last - first row, i.e. 1 mm tall)
+    steep_gap = 0.5
     skip = max(3.0, 0.8 * px_per_mm)  # cost per skipped column (like a 0.8-mm jump)
     idle = skip * idle_cost  # cost per column before the trace starts / after it ends
     # the path starts within the first ``free_ends`` mm and ends within the last ones: stray
@@ -137,6 +188,8 @@ def _track_runs(
                 for i in range(m):
                     pa, pb = p_lo[i], p_hi[i]
                     g = a - pb if a > pb else (pa - b if pa > b else 0)
+                    if g and b - a >= tall and pb - pa >= tall:
+                        g *= steep_gap  # between two fragments of a steep stroke
                     c = p_cost[i] + jump * g
                     if c < best:
                         best, arg = c, i
@@ -410,35 +463,58 @@ def run_edges(
     interval's middle, so the edges are ``centroid -/+ mass / 2``. Anti-aliased edge pixels
     move the edges by fractions of a pixel.
     """
-    h = prob.shape[0]
     if xs.size == 0:
         return np.empty(0), np.empty(0)
-    # each chosen run's column, over the rows the runs and their fringes span
-    first = max(0, int(np.min(lo)) - 1)
-    cols = prob[first : min(h, int(np.max(hi)) + 2), xs].astype(np.float64)
-    h = cols.shape[0]
-    rows = np.arange(h, dtype=np.float64)[:, None]
-    mass = np.vstack((np.zeros((1, xs.size)), np.cumsum(cols, axis=0)))
-    moment = np.vstack((np.zeros((1, xs.size)), np.cumsum(cols * rows, axis=0)))
-    j = np.arange(xs.size)
-    lo_, hi_ = lo.astype(np.int64) - first, hi.astype(np.int64) - first
-    above = lo_ > 0
-    below = hi_ + 1 < h
-    m = mass[hi_ + 1, j] - mass[lo_, j]
-    c1 = moment[hi_ + 1, j] - moment[lo_, j]
+    h = prob.shape[0]
+    lo_, hi_ = lo.astype(np.int64), hi.astype(np.int64)
+    first = max(0, int(np.min(lo_)) - 1)  # rows are counted from here (fewer digits lost)
+    # the runs' pixels, gathered run after run
+    length = np.maximum(hi_ - lo_ + 1, 0)
+    run = np.repeat(np.arange(xs.size), length)
+    ends = np.cumsum(length)
+    rows = np.arange(run.size) - np.repeat(ends - length, length) + np.repeat(lo_, length)
+    vals = prob[rows, np.repeat(xs, length)].astype(np.float64)
+    m = np.asarray(np.bincount(run, vals, xs.size), np.float64)
+    c1 = np.asarray(np.bincount(run, vals * (rows - first), xs.size), np.float64)
     # the neighbours count only as the run's anti-aliased fringe
-    f = np.where(above, np.minimum(cols[np.maximum(lo_ - 1, 0), j], 0.5), 0.0)
-    g = np.where(below, np.minimum(cols[np.minimum(hi_ + 1, h - 1), j], 0.5), 0.0)
+    above = lo_ > 0
+    below = hi_ + 1 < min(h, int(np.max(hi_)) + 2)
+    f = np.where(above, np.minimum(prob[np.maximum(lo_ - 1, 0), xs], 0.5), 0.0)
+    g = np.where(below, np.minimum(prob[np.minimum(hi_ + 1, h - 1), xs], 0.5), 0.0)
     m = m + f + g
-    c1 = c1 + f * (lo_ - 1) + g * (hi_ + 1)
+    c1 = c1 + f * (lo_ - first - 1) + g * (hi_ - first + 1)
     c = first + c1 / np.maximum(m, 1e-9)
     top = c - m / 2.0
     bot = c + m / 2.0
     return top, bot
 
 
-def _envelopes(
-    x: NDArray[np.float64], knots_x: NDArray[np.float64], knots_y: NDArray[np.float64], r: float
+def _segments(
+    x: NDArray[np.float64], knots_x: NDArray[np.float64], r: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+    """The polyline's segments that can hold the edge of its drawing at each ``x``.
+
+    Returns ``k`` (rows: the ``x``, columns: the segments ``k`` to ``k + 1`` that reach
+    within ``r`` of it, clipped to the knots), ``x`` less each segment's left knot, each
+    segment's width, and the segment an edge out of every segment's reach is charged to.
+    They depend on the knots' columns only, so :func:`fit_polyline` finds them once.
+    """
+    n = knots_x.size
+    d = float(knots_x[1] - knots_x[0])
+    reach = int(np.ceil(r / d))  # segments farther than r from x never hold its edge
+    base = np.floor((x - knots_x[0]) / d).astype(np.int64)
+    k = np.clip(base[:, None] + np.arange(-reach, reach + 1)[None, :], 0, n - 2)
+    x1 = knots_x[k]
+    spare = np.clip(base - reach - 1, 0, n - 2)
+    return k, x[:, None] - x1, knots_x[k + 1] - x1, spare
+
+
+def _rims(
+    x: NDArray[np.float64],
+    knots_x: NDArray[np.float64],
+    segments: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]],
+    knots_y: NDArray[np.float64],
+    r: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64],
            NDArray[np.int64], NDArray[np.float64]]:  # fmt: skip
     """Upper and lower edges at ``x`` of the polyline through the knots drawn with a round
@@ -446,34 +522,60 @@ def _envelopes(
 
     A segment's edge at ``x`` is its nearest point to the pen's rim: the point of the
     segment at ``u = x -/+ s r / sqrt(1 + s^2)`` (slope ``s``), clipped to the segment (its
-    round end), less/plus the rim's height there.
+    round end), less/plus the rim's height there. ``segments`` is :func:`_segments`' table;
+    an ``x`` out of every segment's reach gets an infinite edge.
     """
-    n = knots_x.size
-    d = float(knots_x[1] - knots_x[0])
-    reach = int(np.ceil(r / d)) + 1
-    base = np.floor((x - knots_x[0]) / d).astype(np.int64)
-    offs = np.arange(-reach, reach + 1)
-    k = np.clip(base[:, None] + offs[None, :], 0, n - 2)
-    x1, x2 = knots_x[k], knots_x[k + 1]
-    y1, y2 = knots_y[k], knots_y[k + 1]
-    s = (y2 - y1) / (x2 - x1)
-    lean = s * r / np.sqrt(1.0 + s * s)
-    xx = x[:, None]
+    k, rel, dx, spare = segments
+    y1 = knots_y[k]
+    s = knots_y[k + 1] - y1
+    s /= dx
+    lean = s * s  # in place from here on: s r / sqrt(1 + s^2)
+    lean += 1.0
+    np.sqrt(lean, out=lean)
+    np.divide(s, lean, out=lean)
+    lean *= r
+    rows = np.arange(0, k.size, k.shape[1])  # flat index of each row's first entry
     edges = []
     for sign in (-1.0, 1.0):
-        u = np.clip(xx + sign * lean, x1, x2)
-        du = u - xx
-        ok = np.abs(du) <= r
-        rim = np.sqrt(np.maximum(r * r - du * du, 0.0))
-        val = y1 + s * (u - x1) + sign * rim
-        val = np.where(ok, val, np.inf if sign < 0 else -np.inf)
-        j = np.argmin(val, axis=1) if sign < 0 else np.argmax(val, axis=1)
-        rows = np.arange(x.size)
-        kk = k[rows, j]
-        w = (u[rows, j] - x1[rows, j]) / (x2[rows, j] - x1[rows, j])
-        edges.append((val[rows, j], kk, w))
+        v = rel - lean if sign < 0 else rel + lean
+        np.maximum(v, 0.0, out=v)
+        np.minimum(v, dx, out=v)  # the rim point's offset from the segment's left knot
+        du = v - rel  # ... and from x
+        far = np.abs(du) > r
+        val = s * v
+        val += y1
+        np.multiply(du, du, out=du)
+        np.subtract(r * r, du, out=du)
+        np.maximum(du, 0.0, out=du)
+        np.sqrt(du, out=du)  # the rim's height
+        if sign < 0:
+            val -= du
+            np.putmask(val, far, np.inf)
+            at = rows + np.argmin(val, axis=1)
+        else:
+            val += du
+            np.putmask(val, far, -np.inf)
+            at = rows + np.argmax(val, axis=1)
+        edge, kk = val.ravel()[at], k.ravel()[at]
+        w = v.ravel()[at] / dx.ravel()[at]
+        lost = np.flatnonzero(~np.isfinite(edge))
+        if lost.size:  # no segment in reach: charged to the spare one (its weight is kept)
+            k0 = spare[lost]
+            x1, d0 = knots_x[k0], knots_x[k0 + 1] - knots_x[k0]
+            s0 = (knots_y[k0 + 1] - knots_y[k0]) / d0
+            u0 = np.clip(x[lost] + sign * s0 * r / np.sqrt(1.0 + s0 * s0), x1, x1 + d0)
+            kk[lost], w[lost] = k0, (u0 - x1) / d0
+        edges.append((edge, kk, w))
     (top, kt, wt), (bot, kb, wb) = edges
     return top, bot, kt, wt, kb, wb
+
+
+def _envelopes(
+    x: NDArray[np.float64], knots_x: NDArray[np.float64], knots_y: NDArray[np.float64], r: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64],
+           NDArray[np.int64], NDArray[np.float64]]:  # fmt: skip
+    """:func:`_rims` of the polyline through the knots at ``x`` (segments found afresh)."""
+    return _rims(x, knots_x, _segments(x, knots_x, r), knots_y, r)
 
 
 #: Where in each column (px from its centre) the drawn line's edges are evaluated.
@@ -500,17 +602,27 @@ def _edge_residuals(
                            np.bincount(col, b, m) / per_col - bot))  # fmt: skip
 
 
-def _second_difference_bands(n: int, smooth: float) -> dict[int, NDArray[np.float64]]:
+def _second_difference_bands(
+    n: int | Sequence[int], smooth: float
+) -> dict[int, NDArray[np.float64]]:
     """Diagonals ``k = 0, 1, 2`` of ``smooth * D2' D2`` (``D2``: second differences of ``n``
-    values), entry ``j`` of diagonal ``k`` being the matrix's ``(j, j + k)``."""
-    main = np.zeros(n)
-    main[: n - 2] += 1.0
-    main[1 : n - 1] += 4.0
-    main[2:] += 1.0
-    first = np.zeros(n - 1)
-    first[: n - 2] -= 2.0
-    first[1:] -= 2.0
-    return {0: smooth * main, 1: smooth * first, 2: smooth * np.ones(n - 2)}
+    values), entry ``j`` of diagonal ``k`` being the matrix's ``(j, j + k)``. With several
+    sizes ``n``, the block-diagonal matrix of one such block per size (in order)."""
+    sizes = [n] if isinstance(n, int) else list(n)
+    total = sum(sizes)
+    bands = {0: np.zeros(total), 1: np.zeros(max(total - 1, 0)), 2: np.zeros(max(total - 2, 0))}
+    at = 0
+    for size in sizes:
+        main = bands[0][at : at + size]
+        main[: size - 2] += 1.0
+        main[1 : size - 1] += 4.0
+        main[2:] += 1.0
+        first = bands[1][at : at + size - 1]
+        first[: size - 2] -= 2.0
+        first[1:] -= 2.0
+        bands[2][at : at + size - 2] = 1.0
+        at += size
+    return {k: smooth * band for k, band in bands.items()}
 
 
 def _banded_product(
@@ -522,6 +634,39 @@ def _banded_product(
         if k:
             out[: y.size - k] += band * y[k:]
             out[k:] += band * y[: y.size - k]
+    return out
+
+
+def _normal_bands(
+    cols: NDArray[np.int64], vals: NDArray[np.float64], w: NDArray[np.float64], n: int
+) -> NDArray[np.float64]:
+    """Upper banded storage (as :func:`scipy.linalg.solveh_banded` takes it) of ``J' W J``
+    for the ``n``-column Jacobian whose row ``i`` holds ``vals[i]`` at columns ``cols[i]``
+    (repeats add up), with row weights ``w``.
+
+    Each row is first gathered into a dense window from its smallest column on; the band at
+    offset ``d`` then sums the products of window entries ``d`` apart.
+    """
+    start = cols.min(axis=1)
+    rel = cols - start[:, None]
+    span = rel.max(axis=1)
+    u = max(int(span.max()), 2)
+    out = np.zeros((u + 1, n))
+    # most rows span a few knots: those get a narrow window, the rest (steep strokes) a wide one
+    narrow = span < 4
+    for group in (narrow, ~narrow):
+        if not group.any():
+            continue
+        first, offs, wg = start[group], rel[group], w[group]
+        width = int(offs.max()) + 1
+        rows = first.size
+        idx = (np.arange(rows)[:, None] * width + offs).ravel()
+        dense = np.bincount(idx, vals[group].ravel(), rows * width).reshape(rows, width)
+        weighted = dense * wg[:, None]
+        for d in range(width):
+            at = (first[:, None] + np.arange(d, width)[None, :]).ravel()
+            prod = (weighted[:, : width - d] * dense[:, d:]).ravel()
+            out[u - d] += np.bincount(at, prod, n + width)[:n]
     return out
 
 
@@ -547,18 +692,43 @@ def fit_polyline(
     knot itself, so tips come out at their full height; on steep strokes both edges are the
     offset lines, so the knots sit on the stroke's centre line.
     """
-    from scipy.linalg import LinAlgError, solve_banded
-
-    n = knots_x.size
     y = init.astype(np.float64).copy()
-    if n < 3 or xs.size == 0:
+    if knots_x.size < 3 or xs.size == 0:
         return y
     xq, col = _sub_positions(xs)
-    m = xs.size
-    reg_bands = _second_difference_bands(n, smooth)
+    segments = _segments(xq, knots_x, radius)
+    return _gauss_newton(xq, col, top, bot, knots_x, segments, y, sizes=[knots_x.size],
+                         radius=radius, iterations=iterations, smooth=smooth)  # fmt: skip
+
+
+def _gauss_newton(
+    xq: NDArray[np.float64],
+    col: NDArray[np.int64],
+    top: NDArray[np.float64],
+    bot: NDArray[np.float64],
+    knots_x: NDArray[np.float64],
+    segments: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]],
+    y: NDArray[np.float64],
+    *,
+    sizes: Sequence[int],
+    radius: float,
+    iterations: int,
+    smooth: float,
+) -> NDArray[np.float64]:
+    """:func:`fit_polyline`'s iterations on sub-positions ``xq`` (of columns ``col``) with
+    their :func:`_segments`, updating ``y`` in place; the knots may form independent
+    polylines of ``sizes`` knots each (solved together, each stopping on its own)."""
+    from scipy.linalg import LinAlgError, solve_banded, solveh_banded
+
+    n = knots_x.size
+    m = top.size
+    reg_bands = _second_difference_bands(sizes, smooth)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    block = np.repeat(np.arange(len(sizes)), sizes)  # the polyline of each knot
+    active = np.ones(len(sizes), dtype=bool)
     scale = 0.5 * max(radius, 0.5)
     for _ in range(iterations):
-        t, b, kt, wt, kb, wb = _envelopes(xq, knots_x, y, radius)
+        t, b, kt, wt, kb, wb = _rims(xq, knots_x, segments, y, radius)
         res = _edge_residuals(t, b, col, top, bot)
         res[~np.isfinite(res)] = 0.0  # a column out of the knots' reach says nothing
         a = np.abs(res)
@@ -573,31 +743,85 @@ def fit_polyline(
             np.stack((1 - wt, wt), axis=-1).reshape(m, -1),
             np.stack((1 - wb, wb), axis=-1).reshape(m, -1),
         )) / _SUB.size  # fmt: skip
-        # normal equations J'WJ + R, assembled straight into banded storage
-        ce, cf = cols[:, :, None], cols[:, None, :]
-        keep = ce <= cf
-        prod = (w[:, None, None] * vals[:, :, None] * vals[:, None, :])[keep]
-        lo_k, hi_k = np.broadcast_to(ce, keep.shape)[keep], np.broadcast_to(cf, keep.shape)[keep]
-        u = max(int(np.max(hi_k - lo_k)), 2)
-        flat = np.bincount((u - (hi_k - lo_k)) * n + hi_k, prod, (u + 1) * n)
-        upper: NDArray[np.float64] = flat.astype(np.float64, copy=False).reshape(u + 1, n)
+        # normal equations J'WJ + R in banded storage, solved by banded Cholesky
+        upper = _normal_bands(cols, vals, w, n)
+        u = upper.shape[0] - 1
         for k, band in reg_bands.items():
             upper[u - k, k:] += band
-        ab = np.zeros((2 * u + 1, n))
-        ab[: u + 1] = upper
-        for k in range(1, u + 1):  # the lower bands mirror the upper ones
-            ab[u + k, : n - k] = upper[u - k, k:]
         rhs: NDArray[np.float64] = -np.bincount(
             cols.ravel(), (w[:, None] * vals * res[:, None]).ravel(), n
         ) - _banded_product(reg_bands, y)
         try:
-            step = solve_banded((u, u), ab, rhs, check_finite=False)
-        except LinAlgError:
-            break
+            step = solveh_banded(upper, rhs, check_finite=False)
+        except LinAlgError:  # not positive definite (numerically): LU with pivoting
+            ab = np.zeros((2 * u + 1, n))
+            ab[: u + 1] = upper
+            for k in range(1, u + 1):  # the lower bands mirror the upper ones
+                ab[u + k, : n - k] = upper[u - k, k:]
+            try:
+                step = solve_banded((u, u), ab, rhs, check_finite=False)
+            except LinAlgError:
+                break
+        step[~active[block]] = 0.0
         y += step
-        if float(np.max(np.abs(step))) < 1e-3:
+        active &= np.maximum.reduceat(np.abs(step), offsets) >= 1e-3
+        if not active.any():
             break
     return y
+
+
+def _fit_many(
+    parts: Sequence[tuple[NDArray[np.float64], ...]],
+    *,
+    radius: float,
+    iterations: int,
+    smooth: float,
+) -> NDArray[np.float64]:
+    """:func:`_misfit` of :func:`fit_polyline` for each of several independent problems
+    ``(xs, top, bot, knots_x, init)`` (each with at least 3 knots and a column), all solved
+    as one block-diagonal system: one call's overhead instead of one per problem."""
+    if not parts:
+        return np.empty(0)
+    tables, xqs, cols, owner = [], [], [], []
+    n_at = m_at = 0
+    for i, (xs, _, _, knots_x, _) in enumerate(parts):
+        xq, col = _sub_positions(xs)
+        k, rel, dx, spare = _segments(xq, knots_x, radius)
+        tables.append((k + n_at, rel, dx, spare + n_at))
+        xqs.append(xq)
+        cols.append(col + m_at)
+        owner.append(np.full(xs.size, i))
+        n_at += knots_x.size
+        m_at += xs.size
+    width = max(t[0].shape[1] for t in tables)
+    # equal widths (repeating a problem's last segment changes none of its edges)
+    padded = [
+        [a if a.shape[1] == width else np.pad(a, ((0, 0), (0, width - a.shape[1])), mode="edge")
+         for a in t[:3]]
+        for t in tables
+    ]  # fmt: skip
+    segments = (
+        np.concatenate([t[0] for t in padded]),
+        np.concatenate([t[1] for t in padded]),
+        np.concatenate([t[2] for t in padded]),
+        np.concatenate([t[3] for t in tables]),
+    )
+    xq, col = np.concatenate(xqs), np.concatenate(cols)
+    top, bot = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+    knots_x = np.concatenate([p[3] for p in parts])
+    y = np.concatenate([p[4] for p in parts]).astype(np.float64)
+    y = _gauss_newton(xq, col, top, bot, knots_x, segments, y, sizes=[p[3].size for p in parts],
+                      radius=radius, iterations=iterations, smooth=smooth)  # fmt: skip
+    t, b, *_ = _rims(xq, knots_x, segments, y, radius)
+    res = _edge_residuals(t, b, col, top, bot)
+    who = np.tile(np.concatenate(owner), 2)
+    ok = np.isfinite(res)
+    c = 2.0 * max(radius, 0.5)
+    a = np.abs(res[ok])
+    huber = np.where(a <= c, a * a, c * (2 * a - c))
+    total = np.bincount(who[ok], huber, len(parts))
+    count = np.bincount(who[ok], minlength=len(parts))
+    return np.where(count > 0, total / np.maximum(count, 1), np.inf)
 
 
 def _misfit(
@@ -652,6 +876,7 @@ def phase_costs(
     if not centres:
         return None
     costs = np.zeros(_SHIFTS.size)
+    parts, shifts = [], []
     for c in centres:
         k0 = int(round((c - x_origin) / step)) - half
         for j, delta in enumerate(_SHIFTS):
@@ -660,9 +885,12 @@ def phase_costs(
             if near.sum() < half:
                 continue
             y0 = np.interp(knots, init[0], init[1])
-            y = fit_polyline(xs[near], top[near], bot[near], knots, radius=radius, init=y0,
-                             iterations=4, smooth=smooth / step**3)  # fmt: skip
-            costs[j] += _misfit(xs[near], top[near], bot[near], knots, y, radius)
+            parts.append((xs[near], top[near], bot[near], knots, y0))
+            shifts.append(j)
+    # all windows and shifts are fitted together: one system of independent polylines
+    misfits = _fit_many(parts, radius=radius, iterations=4, smooth=smooth / step**3)
+    for j, cost in zip(shifts, misfits, strict=True):
+        costs[j] += cost
     return costs
 
 

@@ -25,25 +25,61 @@ __all__ = [
 ]
 
 
+def _shrink(image: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
+    """``cv2.resize(image, size, interpolation=cv2.INTER_AREA)`` (a reduction to ``size`` =
+    (W, H)), made cheaper for strong reductions.
+
+    OpenCV averages whole-number blocks (2×2, 3×3 ...) several times faster than fractional
+    footprints, so the image is first reduced by the largest whole factor that keeps it at
+    least ``size``, and only the small remainder is fractional. Both steps average areas on
+    the same pixel grid; the two-step result is only a little smoother in fine detail (noise,
+    1-px lines), which the estimates that use these previews do not resolve anyway.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    f = min(w // max(size[0], 1), h // max(size[1], 1))
+    if f >= 2:
+        image = cv2.resize(image, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _line_points(image: NDArray[Any], max_points: int = 50_000) -> NDArray[np.float64]:
     """Coordinates (x, y) of pixels on grid lines and traces (dark or coloured), subsampled."""
     import cv2
 
-    small = image
-    chans = [small[:, :, k].astype(np.int16) for k in range(3)]
-    spread = np.maximum(np.maximum(*chans[:2]), chans[2]) - np.minimum(
-        np.minimum(*chans[:2]), chans[2]
-    )
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)
-    bg = cv2.dilate(gray.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.int16)
-    strength = (bg - gray) + spread // 2
-    thr = max(20, int(np.percentile(strength, 90)))
+    # all in uint8 (max >= min, dilated >= gray) but the final sum, which can pass 255
+    r, g, b = cv2.split(image)
+    spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    bg = cv2.dilate(gray, np.ones((5, 5), np.uint8))
+    strength = np.asarray(cv2.add(cv2.subtract(bg, gray), spread // 2, dtype=cv2.CV_16S), np.int16)
+    thr = max(20, int(_int_percentile(strength, 90.0)))
     ys, xs = np.nonzero(strength >= thr)
     if ys.size > max_points:
         rng = np.random.default_rng(0)
         keep = rng.choice(ys.size, max_points, replace=False)
         ys, xs = ys[keep], xs[keep]
     return np.stack([xs, ys], axis=1).astype(np.float64)
+
+
+def _int_percentile(values: NDArray[np.integer[Any]], q: float) -> float:
+    """``np.percentile(values, q)`` (linear) of an integer array of small range, from its
+    histogram instead of a partial sort (the same order statistics and interpolation)."""
+    flat = values.ravel()
+    n = flat.size
+    low = int(flat.min())
+    cum = np.cumsum(np.bincount(flat - low))
+    virtual = (n - 1) * (q / 100.0)
+    prev = int(np.floor(virtual))
+    if virtual >= n - 1:
+        return float(low + int(np.searchsorted(cum, n - 1, side="right")))
+    a, b = (low + int(np.searchsorted(cum, k, side="right")) for k in (prev, prev + 1))
+    gamma = virtual - prev
+    diff = b - a
+    return float(b - diff * (1.0 - gamma)) if gamma >= 0.5 else float(a + diff * gamma)
 
 
 def _sharpness(points: NDArray[np.float64], angles_deg: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -78,14 +114,12 @@ def estimate_rotation(
     """
     if method != "projection":
         raise ValueError(f"unknown rotation method {method!r}; expected one of: 'projection'")
-    import cv2
 
     h, w = image.shape[:2]
-    scale = min(1.0, 1200.0 / max(h, w))
+    # straighten's previews reach 1300 px a side (whole-number reductions, see _preview_scale)
+    scale = min(1.0, 1300.0 / max(h, w))
     small = (
-        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if scale < 1
-        else image
+        _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale)))) if scale < 1 else image
     )
     pts = _line_points(small)
     if pts.shape[0] < 100:
@@ -106,6 +140,24 @@ def estimate_rotation(
     return float(fine[int(np.argmax(_sharpness(pts, fine)))])
 
 
+def _paper_contrast(small: NDArray[np.uint8]) -> tuple[NDArray[np.float32], float, float]:
+    """Paper score (bright and weakly saturated) of a reduced page, blurred, and its medians
+    along the image border and over the central half."""
+    import cv2
+
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    v = hsv[:, :, 2].astype(np.float32)
+    s = hsv[:, :, 1].astype(np.float32)
+    score = np.asarray(cv2.GaussianBlur(v - 0.8 * s, (0, 0), 3), np.float32)
+    border = np.concatenate(
+        [score[:5].ravel(), score[-5:].ravel(), score[:, :5].ravel(), score[:, -5:].ravel()]
+    )
+    inner = score[
+        small.shape[0] // 4 : -small.shape[0] // 4, small.shape[1] // 4 : -small.shape[1] // 4
+    ]
+    return score, float(np.median(border)), float(np.median(inner))
+
+
 def find_paper(image: NDArray[np.uint8]) -> NDArray[np.float64] | None:
     """Corners (4×2, x/y, clockwise from top-left) of a sheet photographed on a background.
 
@@ -114,21 +166,19 @@ def find_paper(image: NDArray[np.uint8]) -> NDArray[np.float64] | None:
     import cv2
 
     h, w = image.shape[:2]
+    f = round(max(h, w) / 800.0)
+    if f >= 2:
+        # a quick look on a whole-number reduction (several times cheaper than the 800-px
+        # one): a page whose border is not clearly darker than its middle is a scan
+        quick = cv2.resize(image, None, fx=1.0 / f, fy=1.0 / f, interpolation=cv2.INTER_AREA)
+        _, b, c = _paper_contrast(np.asarray(quick, np.uint8))
+        if c - b < 15:
+            return None
     scale = 800.0 / max(h, w)
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
-    # paper: bright and weakly saturated compared with the border of the photo
-    v = hsv[:, :, 2].astype(np.float32)
-    s = hsv[:, :, 1].astype(np.float32)
-    score = v - 0.8 * s
-    score = cv2.GaussianBlur(score, (0, 0), 3)
-    border = np.concatenate(
-        [score[:5].ravel(), score[-5:].ravel(), score[:, :5].ravel(), score[:, -5:].ravel()]
+    small = np.asarray(
+        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8
     )
-    inner = score[
-        small.shape[0] // 4 : -small.shape[0] // 4, small.shape[1] // 4 : -small.shape[1] // 4
-    ]
-    b, c = float(np.median(border)), float(np.median(inner))
+    score, b, c = _paper_contrast(small)
     if c - b < 25:
         return None
     mask: NDArray[Any] = (score > (b + c) / 2).astype(np.uint8)
@@ -245,35 +295,55 @@ def _highpass(strength: NDArray[np.float32], period: float) -> NDArray[np.float3
     return np.asarray(np.clip(hp, -hi, hi, out=hp), np.float32)
 
 
+def _pool(a: NDArray[np.float32], step: int, axis: int, sigma: float | None) -> NDArray[np.float64]:
+    """Mean of ``a`` over the lattice cells (``step`` × ``step`` px), lightly smoothed; with
+    ``sigma`` the values are first band-limited along ``axis`` (1: x, 0: y) by a Gaussian.
+
+    The image is averaged across ``axis`` first (a whole-number reduction), so the Gaussian
+    runs on ``step`` times fewer lines: averaging along one axis and filtering along the
+    other commute, so this equals filtering the full image and then averaging the cells."""
+    import cv2
+
+    h, w = a.shape
+    ny, nx = h // step, w // step
+    small: NDArray[Any]
+    if sigma is not None:
+        # the filter sees the whole length of the axis (its border as before); only the
+        # other axis is cut to whole cells
+        ksize = 2 * int(3 * sigma) + 1
+        if axis == 1:
+            lines = cv2.resize(a[: ny * step], (w, ny), interpolation=cv2.INTER_AREA)
+            lines = cv2.GaussianBlur(lines, (ksize, 1), sigmaX=sigma, sigmaY=sigma)[:, : nx * step]
+        else:
+            lines = cv2.resize(a[:, : nx * step], (nx, h), interpolation=cv2.INTER_AREA)
+            lines = cv2.GaussianBlur(lines, (1, ksize), sigmaX=sigma, sigmaY=sigma)[: ny * step]
+        small = cv2.resize(lines, (nx, ny), interpolation=cv2.INTER_AREA)
+    else:
+        small = cv2.resize(a[: ny * step, : nx * step], (nx, ny), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), np.float64)
+
+
 def _phase_field(
-    hp: NDArray[np.float32], period: float, axis: int, step: int
+    hp: NDArray[np.float32],
+    period: float,
+    axis: int,
+    step: int,
+    energy: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Local phase of the grid's periodic pattern along ``axis`` (1: x, 0: y) on the lattice,
     and its coherence (amplitude relative to the local line energy, 0-1), from the
-    high-passed line strength ``hp``."""
-    import cv2
-
+    high-passed line strength ``hp``; ``energy`` is ``_pool(|hp|)`` when already known."""
     h, w = hp.shape
     n = w if axis == 1 else h
     ang = 2.0 * np.pi * np.arange(n) / period
-    c, sn = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+    c, sn = np.cos(ang).astype(np.float32), -np.sin(ang).astype(np.float32)
     c, sn = (c[None, :], sn[None, :]) if axis == 1 else (c[:, None], sn[:, None])
-    ny, nx = h // step, w // step
-
+    # band-limit along the axis before pooling: the demodulated product has a component at
+    # twice the grid frequency there
     sigma = 0.6 * period
-    ksize = 2 * int(3 * sigma) + 1
-    kx, ky = (ksize, 1) if axis == 1 else (1, ksize)
-
-    def pool(a: NDArray[Any], limit: bool = True) -> NDArray[np.float64]:
-        # band-limit first along the axis (the demodulated product has a component at twice
-        # the grid frequency there), then average over the lattice cells
-        if limit:
-            a = cv2.GaussianBlur(a, (kx, ky), sigmaX=sigma, sigmaY=sigma)
-        small = cv2.resize(a[: ny * step, : nx * step], (nx, ny), interpolation=cv2.INTER_AREA)
-        return np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), np.float64)
-
-    re, im = pool(hp * c), pool(hp * -sn)
-    energy = pool(np.abs(hp), limit=False)
+    re, im = _pool(hp * c, step, axis, sigma), _pool(hp * sn, step, axis, sigma)
+    if energy is None:
+        energy = _pool(np.abs(hp), step, axis, None)
     return np.arctan2(im, re), np.hypot(re, im) / (energy + 1e-6)
 
 
@@ -323,7 +393,7 @@ def estimate_warp(
     ----------
     image : ndarray, shape (H, W, 3), uint8
         A roughly levelled page (tilt below ~2°) whose grid lines are at least 3 px apart
-        (:func:`straighten` passes a preview of at most 1200 px a side).
+        (:func:`straighten` passes a preview of about 1000-1300 px a side).
     min_coherence, max_coherence : float
         Lattice nodes whose grid pattern is weak (coherence, 0-1) are ignored (traces, text,
         blank margins, background). The threshold is half the coherence of the page's
@@ -357,9 +427,10 @@ def estimate_warp(
     # one lattice for both axes, nodes about every 8 px and at least a period apart
     step = max(8, int(round(max(fields))))
     hp = _highpass(strength, float(np.mean(fields)))
+    energy = _pool(np.abs(hp), step, 1, None)
     out = []
     for axis, period in zip((1, 0), fields, strict=True):
-        phase, coh = _phase_field(hp, period, axis, step)
+        phase, coh = _phase_field(hp, period, axis, step, energy)
         thr = float(np.clip(0.5 * np.percentile(coh, 75), min_coherence, max_coherence))
         good = coh > thr
         n_lab, lab = cv2.connectedComponents(good.astype(np.uint8), connectivity=4)
@@ -433,16 +504,9 @@ def _warp_maps(
     return np.asarray(mx, np.float32), np.asarray(my, np.float32)
 
 
-def upside_down(image: NDArray[np.uint8]) -> bool:
-    """Whether a landscape page is upside down (turned 180°).
-
-    Calibration pulses stand up from the baseline at the left end of the rows; on a page
-    turned 180° they hang down at the right end. The page counts as upside down only when no
-    row of the page as given starts with a pulse and at least two rows of the turned page do
-    (pages without pulses are left as they are).
-    """
-    import cv2
-
+def _pulse_counts(image: NDArray[np.uint8], side: float, *, turned: bool) -> tuple[int, int]:
+    """Rows starting with a calibration pulse on the page reduced to at most ``side`` px a
+    side: as given, and (when ``turned`` and none were found as given) turned 180°."""
     from ._calibration import find_pulse
     from ._extract import line_thickness
     from ._grid import estimate_grid
@@ -450,11 +514,9 @@ def upside_down(image: NDArray[np.uint8]) -> bool:
     from ._segment import segment_traces
 
     h, w = image.shape[:2]
-    scale = min(1.0, 1100.0 / max(h, w))
+    scale = min(1.0, side / max(h, w))
     small: NDArray[Any] = (
-        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if scale < 1
-        else image
+        _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale)))) if scale < 1 else image
     )
     grid = estimate_grid(small)
     ppm = grid.px_per_mm_x if grid is not None else small.shape[1] / 279.4
@@ -464,17 +526,39 @@ def upside_down(image: NDArray[np.uint8]) -> bool:
         rows = find_rows(p, px_per_mm=ppm)
         if not rows:
             counts.append(0)
-            continue
-        thick = line_thickness(p, [(r.y_lo, r.y_hi) for r in rows])
-        found = [
-            find_pulse(p, baseline=r.center, x_first=r.x_first, px_per_mm=ppm, thickness=thick,
-                       y_min=r.y_lo)
-            for r in rows
-        ]  # fmt: skip
-        counts.append(sum(f is not None for f in found))
-        if counts[0] > 0:
-            return False  # pulses where they belong: upright
-    return counts[0] == 0 and counts[1] >= 2
+        else:
+            thick = line_thickness(p, [(r.y_lo, r.y_hi) for r in rows])
+            found = [
+                find_pulse(p, baseline=r.center, x_first=r.x_first, px_per_mm=ppm,
+                           thickness=thick, y_min=r.y_lo)
+                for r in rows
+            ]  # fmt: skip
+            counts.append(sum(f is not None for f in found))
+        if counts[0] > 0 or not turned:
+            return counts[0], 0  # pulses where they belong (or only the page as given asked)
+    return counts[0], counts[1]
+
+
+#: Side (px) of the quick first look of :func:`upside_down`.
+_QUICK_SIDE = 800.0
+
+
+def upside_down(image: NDArray[np.uint8]) -> bool:
+    """Whether a landscape page is upside down (turned 180°).
+
+    Calibration pulses stand up from the baseline at the left end of the rows; on a page
+    turned 180° they hang down at the right end. The page counts as upside down only when no
+    row of the page as given starts with a pulse and at least two rows of the turned page do
+    (pages without pulses are left as they are). The rows are read on the page reduced to
+    1100 px a side; a large page first gets a quick look at 800 px, and two rows starting
+    with a pulse there settle it (upright) at half the cost.
+    """
+    if max(image.shape[:2]) > 1.25 * _QUICK_SIDE:
+        upright, _ = _pulse_counts(image, _QUICK_SIDE, turned=False)
+        if upright >= 2:
+            return False
+    upright, turned = _pulse_counts(image, 1100.0, turned=True)
+    return upright == 0 and turned >= 2
 
 
 def flatten_lighting(
@@ -518,14 +602,28 @@ def flatten_lighting(
         return image
     gain_small = np.clip(white / np.maximum(paper, 1.0), 1.0, max_gain).astype(np.float32)
     gain = np.asarray(cv2.resize(gain_small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
-    out = cv2.multiply(image.astype(np.float32), cv2.merge([gain, gain, gain]))
-    return np.asarray(cv2.convertScaleAbs(out), np.uint8)  # rounded, saturated to 0-255
+    # each channel times the gain in float32, rounded and saturated to 0-255
+    chans = [cv2.multiply(c, gain, dtype=cv2.CV_8U) for c in cv2.split(image)]
+    return np.asarray(cv2.merge(chans), np.uint8)
 
 
 #: Largest side (px) of the preview the grid warp is estimated on.
 _WARP_SIDE = 1200
 #: A warp larger than this (preview px) is refined by a second estimate on the dewarped preview.
 _REFINE_PX = 4.0
+
+
+def _preview_scale(side: int) -> float:
+    """Scale of the preview the tilt and the grid warp are estimated on, for a page whose
+    longer side is ``side`` px: about ``_WARP_SIDE`` px a side, as a whole-number reduction
+    (1/2, 1/3 ...) when that gives 1000-1300 px (several times cheaper to make than a
+    fractional one; a 200-DPI letter page becomes 1100 px, a 300-DPI one 1100 px)."""
+    if side <= _WARP_SIDE:
+        return 1.0
+    f = round(side / _WARP_SIDE)
+    if f >= 2 and 1000 <= side / f <= 1300:
+        return 1.0 / f
+    return _WARP_SIDE / side
 
 
 def straighten(
@@ -593,12 +691,17 @@ def straighten(
             homography = matrix.tolist()
             size = (w_out, h_out)
     # a preview of the flattened page for the tilt and the grid warp
-    scale = min(1.0, _WARP_SIDE / max(size))
+    # (a sheet's outline is resampled by a homography anyway: no whole-number reduction)
+    scale = _preview_scale(max(size)) if homography is None else min(1.0, _WARP_SIDE / max(size))
     s_mat = np.diag([scale, scale, 1.0])
     pw, ph = max(1, int(round(size[0] * scale))), max(1, int(round(size[1] * scale)))
     preview: NDArray[Any]
     if homography is None and scale == 1.0:
         preview = image
+    elif homography is None and round(1 / scale) * scale == 1.0:
+        # a whole-number reduction: cv2 takes its fast block-averaging path given fx, fy
+        preview = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ph, pw = preview.shape[:2]
     elif homography is None:
         preview = cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA)
     else:
@@ -624,7 +727,9 @@ def straighten(
         rot[1, 2] += nh / 2.0 - hr / 2.0
         matrix = np.vstack([rot, [0.0, 0.0, 1.0]]) @ matrix
         size = (nw, nh)
-        scale = min(1.0, _WARP_SIDE / max(size))
+        scale = (
+            _preview_scale(max(size)) if homography is None else min(1.0, _WARP_SIDE / max(size))
+        )
         pw, ph = max(1, int(round(nw * scale))), max(1, int(round(nh * scale)))
         prot = np.diag([scale, scale, 1.0]) @ np.vstack([rot, [0.0, 0.0, 1.0]])
         prot = prot @ np.linalg.inv(s_mat)

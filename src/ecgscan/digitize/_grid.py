@@ -25,10 +25,25 @@ def grid_strength(image: NDArray[np.uint8]) -> NDArray[np.float32]:
     Coloured grids show in the spread between the largest and smallest channel; grey grids in
     the darkness of the mean. Their sum works for both without knowing which one is printed.
     """
-    r, g, b = (image[:, :, k].astype(np.float32) for k in range(3))
-    hi = np.maximum(np.maximum(r, g), b)
-    lo = np.minimum(np.minimum(r, g), b)
-    return (hi - lo) + (255.0 - (r + g + b) / 3.0)
+    import cv2
+
+    if image.dtype != np.uint8:
+        rf, gf, bf = (image[:, :, k].astype(np.float32) for k in range(3))
+        hi = np.maximum(np.maximum(rf, gf), bf)
+        lo = np.minimum(np.minimum(rf, gf), bf)
+        return np.asarray((hi - lo) + (255.0 - (rf + gf + bf) / 3.0), np.float32)
+    r, g, b = (np.asarray(c, np.uint8) for c in cv2.split(np.ascontiguousarray(image[:, :, :3])))
+    spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    total = r.astype(np.uint16)
+    total += g
+    total += b
+    out = _DARKNESS[total]  # 255 - mean, in float32, by table
+    out += spread
+    return out
+
+
+#: ``255 - s / 3`` in float32 for every channel sum ``s`` of an 8-bit RGB pixel.
+_DARKNESS = np.float32(255.0) - np.arange(766, dtype=np.float32) / np.float32(3.0)
 
 
 def _profile_period(
@@ -137,11 +152,11 @@ def estimate_grid(
     h, w = image.shape[:2]
     # central part of the page (margins often hold text or background)
     cy0, cy1, cx0, cx1 = h // 8, h - h // 8, w // 8, w - w // 8
-    core = grid_strength(image[cy0:cy1, cx0:cx1]).astype(np.float64)
+    core = grid_strength(image[cy0:cy1, cx0:cx1])
     long_side = float(max(h, w))
     hi = min(_MAX_PX_PER_MM, long_side / _MIN_PAGE_MM)
     lo = max(_MIN_PX_PER_MM, min(long_side / _MAX_PAGE_MM, hi / 2.0))
-    cols, rows = core.mean(axis=0), core.mean(axis=1)
+    cols, rows = core.mean(axis=0, dtype=np.float64), core.mean(axis=1, dtype=np.float64)
     px, cx = _profile_period(cols, lo, hi)
     py, cy = _profile_period(rows, lo, hi)
     # the grid is square: when the axes disagree (one took the 5-mm squares, or a harmonic),

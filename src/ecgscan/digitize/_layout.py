@@ -475,6 +475,8 @@ def _same_word(a: LeadLabel, b: LeadLabel) -> float:
 
 #: Readings that a lead name cut by a touching trace can produce.
 _PARTIAL_READINGS = frozenset({"I", "II"})
+#: The names such a reading may be the rest of.
+_PARTS_OF = {"I": frozenset({"I", "II", "III", "V1"}), "II": frozenset({"II", "III"})}
 
 
 def _rhythm_name(
@@ -931,8 +933,10 @@ def reassign_rhythm_strips(
         Sampling frequency the times are on.
     labels : list of list of LeadLabel or None, optional
         The words read on the page (:func:`find_labels`): a strip whose label reads as its
-        name with at least ``label_score`` keeps it (a badly traced grid segment must not
-        outvote a legible label).
+        name with at least ``label_score``, 0.1 above any other name, keeps it (a badly traced
+        grid segment must not outvote a legible label; an ambiguous reading, V3 or V2 on a
+        blurred scan, does not protect it). A label that a trace touches and that reads as
+        part of a longer name (:data:`_PARTIAL_READINGS`) limits the strip to those names.
 
     Returns
     -------
@@ -959,8 +963,16 @@ def reassign_rhythm_strips(
             continue
         claimed.append(strip)
         own = labels[row][0] if labels is not None and labels[row] else None
-        if own is not None and own.scores.get(name, 0.0) >= label_score:
-            continue
+        allowed: frozenset[str] | None = None
+        if own is not None:
+            ranked = sorted(own.scores.values(), reverse=True)
+            clear = own.text.lstrip("-") == name and ranked[0] - ranked[1] >= 0.1
+            if own.scores.get(name, 0.0) >= label_score and clear:
+                continue
+            # a word a trace touches that reads as part of a longer name: the strip shows
+            # one of the names it may be part of ("I" of "II", "III" or "V1")
+            if own.crowded and own.text in _PARTIAL_READINGS and own.score >= label_score:
+                allowed = _PARTS_OF[own.text]
         k_strip = np.round(strip[0] * fs).astype(np.int64)
         corr: dict[str, float] = {}
         for lead, parts in segments.items():
@@ -977,8 +989,13 @@ def reassign_rhythm_strips(
                 corr[lead] = max(corr.get(lead, -1.0), float(np.corrcoef(a[ok], b[ok])[0, 1]))
         if not corr:
             continue
+        mine = corr.get(name, -1.0)
+        if allowed is not None:
+            corr = {k: v for k, v in corr.items() if k in allowed}
+            if not corr:
+                continue
         best = max(corr, key=corr.__getitem__)
-        if best != name and corr[best] >= min_corr and corr[best] - corr.get(name, -1.0) >= margin:
+        if best != name and corr[best] >= min_corr and corr[best] - mine >= margin:
             segments[name] = [p for p in segments[name] if p is not strip]
             if not segments[name]:
                 del segments[name]

@@ -64,6 +64,19 @@ def _check_array(image: NDArray[Any], where: str) -> NDArray[np.uint8]:
     return np.ascontiguousarray(arr)
 
 
+def _plain_png(opened: Any, path: Path) -> NDArray[np.uint8] | None:
+    """The pixels of an 8-bit RGB PNG without an EXIF orientation, decoded by OpenCV (about
+    twice as fast as Pillow, the same pixels); None for any other file (Pillow reads it)."""
+    if opened.format != "PNG" or opened.mode != "RGB" or "exif" in opened.info:
+        return None
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None or bgr.shape[:2] != (opened.size[1], opened.size[0]):
+        return None
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
+
+
 def _open_raster(path: Path) -> NDArray[np.uint8]:
     from PIL import Image, ImageOps
 
@@ -81,6 +94,9 @@ def _open_raster(path: Path) -> NDArray[np.uint8]:
                             f"{where}: image is {w}×{h} px ({w * h / 1e6:.0f} Mpx), over the "
                             f"limit of {MAX_PIXELS / 1e6:.0f} Mpx; scan at a lower DPI"
                         )
+                    fast = _plain_png(opened, path)
+                    if fast is not None:
+                        return _check_array(fast, where)
                     opened.load()
                     im: Image.Image = ImageOps.exif_transpose(opened)
                     if im.mode in ("I;16", "I;16B", "I;16L", "I"):

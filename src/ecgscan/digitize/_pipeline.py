@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from ..data.record import LEADS, Record, normalize_lead_name
 from ..errors import DigitizationError
-from ._calibration import Pulse, calibrate, find_pulse
+from ._calibration import Pulse, calibrate, find_end_pulse, find_pulse
 from ._extract import (
     best_phase,
     line_thickness,
@@ -98,6 +98,25 @@ def _trace_before_fall(
     return float(x_lo + first) + (thickness - 1) / 2.0
 
 
+def _without_characters(
+    ink: NDArray[np.bool_], *, baseline: float, ppm: float
+) -> NDArray[np.bool_]:
+    """Columns of ``ink`` (a window after a row's pulse) that hold ink other than separate
+    character-sized marks (1.7-6 mm tall, at most 8 mm wide) that keep 1 mm off the row's
+    ``baseline`` (window rows) and clear of the window's right edge (the trace's pieces
+    cross the baseline or reach on)."""
+    import cv2
+
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    x, w = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH]
+    y, h = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_HEIGHT]
+    glyph = (h >= 1.7 * ppm) & (h <= 6 * ppm) & (w <= 8 * ppm) & (x + w < ink.shape[1])
+    glyph &= (y > baseline + ppm) | (y + h - 1 < baseline - ppm)
+    keep = ~glyph
+    keep[0] = False
+    return np.asarray(keep[lab].any(axis=0))
+
+
 def _trace_origin(
     prob: NDArray[np.float32], pulse: Pulse, *, thickness: float, ppm: float
 ) -> float:
@@ -107,9 +126,13 @@ def _trace_origin(
     draw a short foot after the pulse and leave a gap before the trace. When a gap of 1-6 mm
     begins within 4 mm of the pulse and an unbroken trace follows it, the origin is the first
     column of ink after it (plus half a line); otherwise it is the falling edge (faded or
-    wrinkled ink must not move the origin).
+    wrinkled ink must not move the origin). The row's printed name often sits in that gap,
+    below or above the baseline: such marks are not the trace (:func:`_without_characters`).
+    A step pulse (no falling edge, :class:`Pulse`) is always followed by a gap: its trace
+    starts at the first ink after the top's end, faded or not.
     """
-    early = _trace_before_fall(prob, pulse, thickness=thickness, ppm=ppm)
+    step = pulse.shape == "step"
+    early = None if step else _trace_before_fall(prob, pulse, thickness=thickness, ppm=ppm)
     if early is not None:
         return early
     x0 = int(np.ceil(pulse.x_fall + thickness + 1))
@@ -118,7 +141,9 @@ def _trace_origin(
     y1 = min(prob.shape[0], int(pulse.y_base + 8 * ppm))
     if x1 - x0 < 2 or y1 <= y0:
         return pulse.x_fall
-    ink: NDArray[np.bool_] = np.asarray((prob[y0:y1, x0:x1] > 0.5).any(axis=0))
+    ink: NDArray[np.bool_] = np.asarray(
+        _without_characters(prob[y0:y1, x0:x1] > 0.5, baseline=pulse.y_base - y0, ppm=ppm)
+    )
     empty = np.concatenate(([False], ~ink, [False])).astype(np.int8)
     edges = np.diff(empty)
     gap_lo, gap_hi = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -129,6 +154,11 @@ def _trace_origin(
         after = ink[b : b + int(3 * ppm)]
         if ppm <= b - a <= 6 * ppm and after.size >= int(3 * ppm) and after.mean() > 0.95:
             return float(x0 + b) + (thickness - 1) / 2.0
+    if step:  # the pen was lifted: the first ink after the top's end, else 2 mm on
+        inked = np.flatnonzero(ink[: int(8 * ppm)])
+        if inked.size:
+            return float(x0 + int(inked[0])) + (thickness - 1) / 2.0
+        return pulse.x_fall + 2.0 * ppm
     return pulse.x_fall
 
 
@@ -168,6 +198,108 @@ def _foot_origin(
     if ys.max() - ys.min() > thickness + 0.4 * ppm:
         return None  # the ink moves: a trace, not a foot
     return float(x0)
+
+
+def _row_origins(
+    centres: list[float],
+    pulses: list[Pulse | None],
+    starts: list[float | None],
+    x_first: list[float],
+    *,
+    ppm: float,
+) -> tuple[list[float], list[float | None], list[bool]]:
+    """The time origin (px) of every row, on the page's one time axis where rows share it.
+
+    The rows of a page are printed simultaneously, so their origins lie on one line across
+    the page: vertical on a straight page, slightly tilted when the traces are skewed against
+    the grid the page was straightened by (paper fed askew under the print head, a residue
+    of the dewarp). The pulses' falling edges, located to a fraction of a pixel, draw that
+    line (a least-squares fit; a pulse more than 1 px or 0.15 mm off it is mis-measured and
+    left out); the trace begins a fixed distance after the fall on a given printer (0, or a
+    gap), the upper median of the rows' own ``starts`` less their falls (a label printed in
+    the gap can hide it on some rows). A slope over 1 % is not believed, nor one that moves
+    the origin by less than a pixel, or four times the falls' scatter, across the rows: on
+    such a straight page all rows start at the upper median of their own starts. Every row
+    takes the line, except a row whose pulse lies more than 8 mm from the others' (a row of
+    its own, which keeps its own start). Without pulses, rows start together at the median
+    of their first columns.
+
+    Parameters
+    ----------
+    centres : list of float
+        The rows' baselines (px).
+    pulses : list of Pulse or None
+        Each row's calibration pulse.
+    starts : list of float or None
+        Where each row with a pulse starts by its own ink (:func:`_trace_origin`).
+    x_first : list of float
+        Each row's first column of ink.
+    ppm : float
+        Pixels per mm.
+
+    Returns
+    -------
+    origins : list of float
+        Per row, the x of time 0.
+    falls : list of float or None
+        Per row, the x of its pulse's falling edge (the line's, where the row's own pulse was
+        missed); None without pulses on the page or for a row of its own.
+    on_axis : list of bool
+        Whether the row is on the page's common time axis.
+    """
+    n = len(centres)
+    have = [i for i in range(n) if pulses[i] is not None]
+    if not have:
+        common = float(np.median(x_first))
+        return [common] * n, [None] * n, [True] * n
+    x_fall = {i: pulses[i].x_fall for i in have}  # type: ignore[union-attr]
+    mid = float(np.median(list(x_fall.values())))
+    core = [i for i in have if abs(x_fall[i] - mid) <= 8 * ppm]
+    ys = np.array([centres[i] for i in core])
+    xs = np.array([x_fall[i] for i in core])
+    keep = np.ones(len(core), dtype=bool)
+    slope, icpt = 0.0, float(np.median(xs))
+    while keep.sum() >= 2:
+        yk, xk = ys[keep], xs[keep]
+        if np.ptp(yk) > 0:
+            slope, icpt = (float(v) for v in np.polyfit(yk - yk.mean(), xk, 1))
+            icpt -= slope * float(yk.mean())
+        if abs(slope) > 0.01:  # not a skew but a mis-measured pulse or a row of its own
+            slope, icpt = 0.0, float(np.median(xk))
+        resid = np.abs(xs - (icpt + slope * ys))
+        worst = int(np.argmax(np.where(keep, resid, -1.0)))
+        if keep.sum() < 3 or resid[worst] <= max(1.0, 0.15 * ppm):
+            break
+        keep[worst] = False
+    # a tilt is believed when it moves the origin by a pixel or more across the rows, well
+    # beyond the falls' scatter about it; else the falls' spread is noise (a straight page)
+    change = abs(slope) * float(np.ptp(ys[keep])) if keep.sum() >= 2 else 0.0
+    scatter = float(np.std(xs[keep] - (icpt + slope * ys[keep]))) if keep.sum() >= 3 else 0.0
+    tilted = change >= max(1.0, 4.0 * scatter)
+    kept = [i for i, k in zip(core, keep, strict=True) if k]
+    # (upper medians: a label that fills the gap hides it, a gap is rarely seen falsely)
+    delays = sorted(starts[i] - x_fall[i] for i in kept if starts[i] is not None)  # type: ignore[operator]
+    delay = delays[len(delays) // 2] if delays else 0.0
+    shared: float | None = None
+    if not tilted:  # one start for all: the rows' own starts agree to the pixel as a rule
+        slope, icpt = 0.0, float(np.median(xs[keep]))
+        mine = sorted(s for i in kept if (s := starts[i]) is not None)
+        shared = float(mine[len(mine) // 2]) if mine else icpt + delay
+    origins: list[float] = []
+    falls: list[float | None] = []
+    on_axis: list[bool] = []
+    for i in range(n):
+        line = icpt + slope * centres[i]
+        if i in x_fall and i not in core:
+            own = starts[i]
+            origins.append(own if own is not None else x_fall[i])
+            falls.append(x_fall[i])
+            on_axis.append(False)
+        else:
+            origins.append(line + delay if shared is None else shared)
+            falls.append(x_fall.get(i, line))
+            on_axis.append(True)
+    return origins, falls, on_axis
 
 
 def digitize(
@@ -272,6 +404,17 @@ def digitize(
         for r in rows
     ]  # fmt: skip
     found = [p for p in pulses if p is not None]
+    if 2 * len(found) < len(rows):  # few pulses before the traces: some print them after
+        ends = [find_end_pulse(prob, baseline=r.center, x_last=r.x_last, px_per_mm=ppm,
+                               thickness=thickness, y_min=r.y_lo)
+                for r in rows]  # fmt: skip
+        after = [p for p in ends if p is not None]
+        if 2 * len(after) >= len(rows) and len(after) > len(found):
+            # the pulses are after the rows (a few strokes at the rows' starts looked like
+            # pulses); the rows end before the pulses' lead-in (2 mm of gap, 2 mm flat)
+            found, pulses = after, [None] * len(rows)
+            end = float(np.median([p.x_rise for p in found])) - 4.0 * ppm
+            rows = [dataclasses.replace(r, x_last=int(min(r.x_last, end))) for r in rows]
     if grid is None:
         if found:  # a 1-mV pulse is 10 mm tall at the standard gain
             h = float(np.median([p.y_base - p.y_top for p in found]))
@@ -285,38 +428,25 @@ def digitize(
     px_per_mv = grid.px_per_mm_y * calib.gain
     lap("calibration")
 
-    # time origin and duration of each row
-    origins, lengths, columns = [], [], []
-    # rows share the paper's time axis: a row's own pulse gives its origin when it agrees with
-    # the others (within 1.5 mm) or is clearly a row of its own (> 8 mm away); other rows take
-    # the common one (the pulses' median end, else the rows' median start)
-    # (a pulse's falling edge, or the trace's first column when a gap follows the pulse)
-    falls = [
-        _trace_origin(prob, p, thickness=thickness, ppm=grid.px_per_mm_x)
-        if p is not None
-        else None
-        for r, p in zip(rows, pulses, strict=True)
-    ]  # fmt: skip
+    # time origin and duration of each row: a pulse's falling edge, or the trace's first
+    # column when a gap follows the pulse; rows share the page's time axis (_row_origins)
+    owns: list[float | None] = [
+        _trace_origin(prob, p, thickness=thickness, ppm=grid.px_per_mm_x) if p is not None else None
+        for p in pulses
+    ]
     # a trace joined to the pulse's foot (no gap) starts where the row's end says
     for i, (r, p) in enumerate(zip(rows, pulses, strict=True)):
-        if p is not None and falls[i] == p.x_fall:
+        if p is not None and p.shape == "square" and owns[i] == p.x_fall:
             alt = _foot_origin(prob, p, x_last=float(r.x_last), px_per_s=px_per_s,
                                thickness=thickness, ppm=grid.px_per_mm_x)  # fmt: skip
-            falls[i] = alt if alt is not None else falls[i]
-    starts = [f for f in falls if f is not None] or [float(r.x_first) for r in rows]
-    common = float(np.median(starts))
-    tol = 8 * grid.px_per_mm_x
-    for r, p, fall in zip(rows, pulses, falls, strict=True):
-        own = fall if fall is not None else float(r.x_first)
-        if p is not None and abs(own - common) <= 1.5 * grid.px_per_mm_x:
-            t0 = own  # the row's own pulse, when it agrees with the others
-        elif p is not None and abs(own - common) > tol:
-            t0 = own  # a row with its own, distinct pulse
-        else:
-            t0 = common  # rows of a page start together (a missed start is faded ink)
-        length = max(float(r.x_last) - t0, 1.0)
-        origins.append(t0)
-        lengths.append(length)
+            owns[i] = alt if alt is not None else owns[i]
+    origins, row_falls, on_axis = _row_origins(
+        [r.center for r in rows], pulses, owns,
+        [float(r.x_first) for r in rows],
+        ppm=grid.px_per_mm_x,
+    )  # fmt: skip
+    lengths = [max(float(r.x_last) - t0, 1.0) for r, t0 in zip(rows, origins, strict=True)]
+    columns = []
     durations = [_snap_duration(L / px_per_s) for L in lengths]
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
@@ -343,14 +473,14 @@ def digitize(
     traces: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
     layout_rows = []
     traced: list[tuple[Any, ...]] = []
-    for r, p, t0, dur, leads in zip(rows, pulses, origins, durations, row_leads, strict=True):
+    for r, p, t0, fall, dur, leads in zip(rows, pulses, origins, row_falls, durations, row_leads,
+                                          strict=True):  # fmt: skip
         # start right after the pulse's falling edge when the trace begins there (rows share
         # it even where it was missed); at the trace's own first column after a gap
-        near = [q.x_fall for q in found if -0.5 < q.x_fall - t0 < 3 * grid.px_per_mm_x + 0.5]
-        if not found:
+        if fall is None:
             x_start = int(t0)
-        elif near:  # the trace starts at the pulse's fall or just before it
-            x_start = int(np.ceil(max(near) + thickness + 1))
+        elif -0.5 < fall - t0 < 3 * grid.px_per_mm_x + 0.5:  # at the fall or just before it
+            x_start = int(np.ceil(fall + thickness + 1))
         else:
             x_start = int(np.floor(t0 - thickness))
         x_end = int(min(r.x_last, t0 + dur * px_per_s))
@@ -394,7 +524,7 @@ def digitize(
         traced.append((r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs))
     # the samples' columns to a fraction of a sample, where the drawing's vertices show:
     # rows on the page's common time axis pool their evidence, other rows use their own
-    on_axis = [c is not None and abs(t0 - common) < 0.5 for (_, t0, *_, c) in traced]
+    on_axis = [on and row[-1] is not None for row, on in zip(traced, on_axis, strict=True)]
     pooled = [row[-1] for row, on in zip(traced, on_axis, strict=True) if on]
     page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
     for row, on in zip(traced, on_axis, strict=True):

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 __all__ = [
     "SEGMENTATION_METHODS",
     "TraceMaps",
+    "faint_strokes",
     "gate",
     "ink_levels",
     "model_path",
@@ -134,6 +135,129 @@ def ink_levels(
     return trace, min(trace, (1.0 - share) * p96 + share * far)
 
 
+def faint_strokes(
+    dark: NDArray[np.float32],
+    sheet: NDArray[np.bool_],
+    *,
+    trace: float,
+    background: float,
+    px_per_mm: float,
+    contrast: float = 0.3,
+    grid_span: float = 20.0,
+    tail: float = 0.5,
+) -> NDArray[np.bool_]:
+    """The pixels of thin steep strokes too faint for the darkness threshold, joined to the
+    trace's confident ink.
+
+    A steep stroke (the sides of a QRS complex) drawn with a thin pen on a low-resolution
+    scan or a blurred photo covers only part of each pixel it crosses, so it is lighter
+    than the flat parts of the same trace and breaks into fragments at the threshold; the
+    trace would then be followed along the baseline and its R waves lost. A pixel is taken
+    as such a stroke's when it is
+
+    * at least as dark as the background level (the grid's darkest lines stay out),
+    * a vertical ridge: darker than the mean of the pixels two columns away on either side
+      by ``contrast`` × (``trace`` − ``background``) (flat traces, their blurred halo and
+      horizontal grid lines are not),
+    * not the faint fringe of a darker horizontal neighbour (under 0.6 × its darkness) nor
+      beside confident ink in its row (the edge of a wider stroke, which needs no help),
+    * not on a vertical grid line (where ridges at least 0.8 × the background's darkness
+      cover 60 % or more of ``grid_span`` mm of the column: a QRS stroke leaves its column
+      sooner), and
+    * connected (8-neighbourhood, through other such pixels) to ink above the darkness
+      threshold (hysteresis): isolated specks and grid lines away from the traces are left
+      out, and
+    * not the end of a solid stroke or bar (a run of such pixels in a column, up to ``tail``
+      mm long, with confident ink right above or below it and none beyond): a stroke's
+      anti-aliased end is not lengthened.
+
+    Parameters
+    ----------
+    dark : ndarray, float32, H×W
+        Darkness relative to the local paper (0 paper … 1 black).
+    sheet : ndarray, bool, H×W
+        The page's own area.
+    trace, background : float
+        Ink levels of the traces and of the darkest background (:func:`ink_levels`).
+    px_per_mm : float
+        Page scale.
+    contrast : float
+        The ridge's least depth, as a fraction of ``trace - background``.
+    grid_span : float
+        Length (mm) over which a column's ridges are counted to find vertical grid lines.
+    tail : float
+        Longest anti-aliased end (mm) of a solid stroke that is left out.
+
+    Returns
+    -------
+    ndarray, bool, H×W
+        The stroke pixels below the darkness threshold (the confident ink is not included).
+    """
+    import cv2
+
+    span = max(trace - background, 0.05)
+    thr = background + 0.45 * span
+    h, w = dark.shape
+    if w < 5 or h < 3:
+        return np.zeros(dark.shape, dtype=bool)
+    high = dark >= thr
+    # depth below the mean of the pixels two columns away on either side
+    kernel = np.array([[-0.5, 0.0, 1.0, 0.0, -0.5]], np.float32)
+    ridge = cv2.filter2D(dark, -1, kernel, borderType=cv2.BORDER_REPLICATE) >= contrast * span
+    # the darkest of each pixel and its two horizontal neighbours: a pixel under 0.6 × that
+    # is a fringe, and one beside confident ink is the edge of a wider stroke (its row is
+    # covered already)
+    beside = cv2.dilate(dark, np.ones((1, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    cand = ridge & (dark >= background) & (beside < thr)
+    found = cv2.findNonZero(cand.view(np.uint8))
+    if found is None:
+        return cand
+    xs, ys = found.reshape(-1, 2).T.astype(np.intp)
+    fringe = (dark[ys, xs] < 0.6 * beside[ys, xs]) | ~sheet[ys, xs]
+    cand[ys[fringe], xs[fringe]] = False
+    ys, xs = ys[~fringe], xs[~fringe]
+    # the darkest vertical grid lines are such ridges too, but over most of their column:
+    # the share of ridges in each column, by 1-mm blocks of rows, over ``grid_span`` mm
+    step = max(1, int(round(px_per_mm)))
+    n_blocks = max(1, h // step)
+    lines = (ridge & (dark >= 0.8 * background))[: n_blocks * step]
+    share = lines.reshape(n_blocks, -1, w).mean(axis=1, dtype=np.float32)
+    reach = max(1, int(round(grid_span * px_per_mm / step)) | 1)
+    share = cv2.blur(share, (1, reach), borderType=cv2.BORDER_REFLECT)
+    lined = share[np.minimum(ys // step, n_blocks - 1), xs] >= 0.6
+    cand[ys[lined], xs[lined]] = False
+    # hysteresis: only what connects to confident ink
+    n, labels = cv2.connectedComponents((cand | high).view(np.uint8), connectivity=8)
+    joined = np.zeros(n, dtype=bool)
+    joined[labels[high]] = True
+    joined[0] = False
+    ys, xs = ys[~lined], xs[~lined]
+    keep = joined[labels[ys, xs]]
+    ys, xs = ys[keep], xs[keep]
+    added = np.zeros(dark.shape, dtype=bool)
+    if ys.size == 0:
+        return added
+    added[ys, xs] = True
+    # the anti-aliased end of a solid stroke or bar: a short run of such pixels in a column
+    # (up to ``tail`` mm) with confident ink right above or below it and nothing beyond
+    order = np.lexsort((ys, xs))
+    ys, xs = ys[order], xs[order]
+    starts = np.flatnonzero(np.r_[True, (np.diff(xs) != 0) | (np.diff(ys) != 1)])
+    ends = np.r_[starts[1:], ys.size] - 1
+    top, bot, col = ys[starts], ys[ends], xs[starts]
+    up, down = np.maximum(top - 1, 0), np.minimum(bot + 1, h - 1)
+    beyond_up = np.zeros(col.size, dtype=bool)
+    beyond_down = np.zeros(col.size, dtype=bool)
+    for c in (np.maximum(col - 1, 0), col, np.minimum(col + 1, w - 1)):
+        beyond_up |= added[up, c] | high[up, c]
+        beyond_down |= added[down, c] | high[down, c]
+    short = bot - top + 1 <= max(1, int(round(tail * px_per_mm)))
+    rim = short & ((high[up, col] & ~beyond_down) | (high[down, col] & ~beyond_up))
+    for i in np.flatnonzero(rim):
+        added[top[i] : bot[i] + 1, col[i]] = False
+    return added
+
+
 def _darkness(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]:
     dark, sheet, trace, background = _dark_map(image, px_per_mm)
     # threshold between the trace's ink and the background's, with a soft ramp for the
@@ -141,6 +265,8 @@ def _darkness(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]
     thr = background + 0.45 * max(trace - background, 0.05)
     width = max(0.05, 0.25 * (trace - background))
     prob = np.clip((dark - (thr - width / 2)) / width, 0.0, 1.0)
+    # thin steep strokes lighter than the threshold count as whole ink (see faint_strokes)
+    prob[faint_strokes(dark, sheet, trace=trace, background=background, px_per_mm=px_per_mm)] = 1.0
     prob[~sheet] = 0.0
     return prob.astype(np.float32)
 

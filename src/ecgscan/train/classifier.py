@@ -66,6 +66,7 @@ __all__ = [
 
 LOSSES = ("bce", "weighted_bce", "focal", "asl")
 ACTIVATIONS = ("sigmoid", "gev")
+BLOCKS = ("residual", "inception")
 
 
 # ================================================================================= model
@@ -98,6 +99,57 @@ class _Block(nn.Module):
         return F.relu(y + self.short(x))
 
 
+class _InceptionBlock(nn.Module):
+    """Residual pair of inception modules over signals (InceptionTime-like, Fawaz et al. 2020).
+
+    Each module: a 1×1 bottleneck, parallel convolutions of several kernel sizes and a
+    max-pool → 1×1 branch, concatenated, BN, ReLU. The first module carries the stride; the
+    shortcut (average pooling, 1×1 conv when the width changes) spans both modules.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernels: Sequence[int], stride: int) -> None:
+        super().__init__()
+        n_branch = len(kernels) + 1
+        if c_out % n_branch:
+            raise EcgscanError(
+                f"inception width {c_out} must be divisible by the number of branches "
+                f"({n_branch}: kernels {list(kernels)} + pooling)"
+            )
+        second = _Inception(c_out, c_out, kernels, 1)
+        nn.init.zeros_(second.bn.weight)  # start as identity (xresnet)
+        self.mods = nn.ModuleList([_Inception(c_in, c_out, kernels, stride), second])
+        short: list[nn.Module] = []
+        if stride != 1:
+            short.append(nn.AvgPool1d(stride, stride, ceil_mode=True))
+        if c_in != c_out:
+            short += [nn.Conv1d(c_in, c_out, 1, bias=False), nn.BatchNorm1d(c_out)]
+        self.short = nn.Sequential(*short)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.mods[0](x))
+        return F.relu(self.mods[1](y) + self.short(x))
+
+
+class _Inception(nn.Module):
+    """One inception module (without the final ReLU); odd kernels keep lengths aligned."""
+
+    def __init__(self, c_in: int, c_out: int, kernels: Sequence[int], stride: int) -> None:
+        super().__init__()
+        width = c_out // (len(kernels) + 1)
+        self.bottleneck = nn.Conv1d(c_in, width, 1, bias=False)
+        self.branches = nn.ModuleList(
+            nn.Conv1d(width, width, k, stride=stride, padding=k // 2, bias=False) for k in kernels
+        )
+        self.pool = nn.Sequential(
+            nn.MaxPool1d(3, stride=stride, padding=1), nn.Conv1d(c_in, width, 1, bias=False)
+        )
+        self.bn = nn.BatchNorm1d(width * (len(kernels) + 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.bottleneck(x)
+        return self.bn(torch.cat([conv(b) for conv in self.branches] + [self.pool(x)], dim=1))
+
+
 class GEV(nn.Module):
     """Generalised-extreme-value output activation with a learnable shape ξ per class.
 
@@ -121,8 +173,10 @@ class SignalResNet(nn.Module):
 
     Stem (stride-2 conv, two convs, max-pool: ×4 shorter), stages of residual blocks (each
     after the first halves the length), global average + max pooling, and one linear head per
-    output group. :meth:`forward` returns scores (logits for ``'sigmoid'``); :meth:`probabilities`
-    maps them to probabilities.
+    output group. ``block='inception'`` replaces each residual block by a residual pair of
+    inception modules with parallel ``kernels`` (at a quarter of ``fs`` and less).
+    :meth:`forward` returns scores (logits for ``'sigmoid'``); :meth:`probabilities` maps them
+    to probabilities.
     """
 
     def __init__(
@@ -136,8 +190,14 @@ class SignalResNet(nn.Module):
         kernel: int = 5,
         dropout: float = 0.3,
         activation: str = "sigmoid",
+        block: str = "residual",
+        kernels: Sequence[int] = (3, 9, 19),
     ) -> None:
         super().__init__()
+        if block not in BLOCKS:
+            raise EcgscanError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
+        if any(k < 1 or k % 2 == 0 for k in kernels) or not kernels:
+            raise EcgscanError(f"inception kernels must be odd and positive, got {list(kernels)}")
         if activation not in ACTIVATIONS:
             raise EcgscanError(
                 f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}"
@@ -164,7 +224,10 @@ class SignalResNet(nn.Module):
         for i, (w, n) in enumerate(zip(widths, blocks, strict=True)):
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                layers.append(_Block(c, w, kernel if i == 0 else max(3, kernel - 2), stride))
+                if block == "inception":
+                    layers.append(_InceptionBlock(c, w, kernels, stride))
+                else:
+                    layers.append(_Block(c, w, kernel if i == 0 else max(3, kernel - 2), stride))
                 c = w
         self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)

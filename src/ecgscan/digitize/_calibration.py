@@ -112,23 +112,9 @@ def find_pulse(
     :func:`_cut_top`) is returned with ``partial=True``, or a step pulse (a rise and a held
     top, no falling edge, see :func:`_step_top`) with ``shape='step'``.
     """
-    h, w = prob.shape
-    x0 = max(0, int(x_first - 12 * px_per_mm))
-    x1 = min(w, int(x_first + 15 * px_per_mm))
-    y0 = max(y_min, int(baseline - 45 * px_per_mm))
-    y1 = min(h, int(baseline + 4 * px_per_mm))
-    window = prob[y0:y1, x0:x1]
-    if window.size == 0:
-        return None
-    # faint printing (thin lines on a JPEG) breaks the strokes at the usual ink level: a
-    # second look at weaker ink, across breaks of up to 2 px, with the same strict shape tests
-    for level, bridge in ((0.5, 0), (0.25, 2)):
-        pulse = _search_pulse(prob, window > level, x0=x0, y0=y0, baseline=baseline,
-                              px_per_mm=px_per_mm, thickness=thickness,
-                              bridge=bridge)  # fmt: skip
-        if pulse is not None:
-            return pulse
-    return None
+    return _pulse_in(prob, x_first - 12 * px_per_mm, x_first + 15 * px_per_mm,
+                     baseline=baseline, px_per_mm=px_per_mm, thickness=thickness,
+                     y_min=y_min, cut=True)  # fmt: skip
 
 
 def find_end_pulse(
@@ -146,18 +132,38 @@ def find_end_pulse(
     :func:`find_pulse` (a square pulse, or a step) over the last 15 mm up to ``x_last``, the
     row's last column of ink; a pulse cut by the page's edge is not looked for there.
     """
+    return _pulse_in(prob, x_last - 15 * px_per_mm, x_last + 3 * px_per_mm,
+                     baseline=baseline, px_per_mm=px_per_mm, thickness=thickness,
+                     y_min=y_min, cut=False)  # fmt: skip
+
+
+def _pulse_in(
+    prob: NDArray[np.float32],
+    x_lo: float,
+    x_hi: float,
+    *,
+    baseline: float,
+    px_per_mm: float,
+    thickness: float,
+    y_min: int,
+    cut: bool,
+) -> Pulse | None:
+    """A pulse between columns ``x_lo`` and ``x_hi``, from 45 mm above the row's ``baseline``
+    to 4 mm below it (not above ``y_min``); ``cut``: also a pulse cut by the page's left edge.
+    """
     h, w = prob.shape
-    x0 = max(0, int(x_last - 15 * px_per_mm))
-    x1 = min(w, int(x_last + 3 * px_per_mm))
+    x0, x1 = max(0, int(x_lo)), min(w, int(x_hi))
     y0 = max(y_min, int(baseline - 45 * px_per_mm))
     y1 = min(h, int(baseline + 4 * px_per_mm))
     window = prob[y0:y1, x0:x1]
     if window.size == 0:
         return None
+    # faint printing (thin lines on a JPEG) breaks the strokes at the usual ink level: a
+    # second look at weaker ink, across breaks of up to 2 px, with the same strict shape tests
     for level, bridge in ((0.5, 0), (0.25, 2)):
         pulse = _search_pulse(prob, window > level, x0=x0, y0=y0, baseline=baseline,
                               px_per_mm=px_per_mm, thickness=thickness, bridge=bridge,
-                              cut=False)  # fmt: skip
+                              cut=cut)  # fmt: skip
         if pulse is not None:
             return pulse
     return None

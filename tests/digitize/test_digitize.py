@@ -158,17 +158,21 @@ def test_tiny_image() -> None:
         digitize(np.zeros((5, 5, 3), np.uint8))
 
 
-@pytest.mark.parametrize("kind", ["noise", "gradient", "blank"])
+@pytest.mark.parametrize("kind", ["noise", "large-noise", "grey-noise", "gradient", "blank"])
 def test_non_ecg_images_are_refused(kind: str) -> None:
     rng = np.random.default_rng(0)
     if kind == "noise":
         img = rng.integers(0, 256, (800, 1100, 3), dtype=np.uint8)
+    elif kind == "large-noise":  # (a page-sized one once came out as a 12x1 record)
+        img = rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
+    elif kind == "grey-noise":
+        img = np.repeat(rng.integers(0, 256, (1200, 1600, 1), dtype=np.uint8), 3, axis=2)
     elif kind == "gradient":
         img = np.broadcast_to(np.linspace(0, 255, 1100, dtype=np.uint8)[None, :, None],
                               (800, 1100, 3)).copy()  # fmt: skip
     else:
         img = np.full((800, 1100, 3), 240, np.uint8)
-    with pytest.raises(DigitizationError):
+    with pytest.raises(DigitizationError, match="no rows of ECG traces"):
         digitize(img)
 
 

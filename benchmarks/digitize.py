@@ -42,7 +42,11 @@ from ecgscan.metrics import challenge_snr, kaggle_snr, mean_snr
 
 
 def _einthoven_db(record: Record) -> float:
-    i, ii, iii = (record.lead(n) for n in ("I", "II", "III"))
+    return _einthoven(*(record.lead(n) for n in ("I", "II", "III")))
+
+
+def _einthoven(i: np.ndarray, ii: np.ndarray, iii: np.ndarray) -> float:
+    """II against I + III (means removed) over the samples all three have, dB; NaN under 100."""
     ok = np.isfinite(i) & np.isfinite(ii) & np.isfinite(iii)
     if ok.sum() < 100:
         return float("nan")
@@ -70,15 +74,8 @@ def _einthoven_lagged(record: Record, max_lag: int = 10) -> tuple[float, int, in
     for a in range(-max_lag, max_lag + 1):
         x = shifted(i, a)
         for b in range(-max_lag, max_lag + 1):
-            z = shifted(iii, b)
-            ok = np.isfinite(x) & np.isfinite(ii) & np.isfinite(z)
-            if ok.sum() < 100:
-                continue
-            ref = ii[ok] - ii[ok].mean()
-            s = x[ok] + z[ok]
-            d = ref - (s - s.mean())
-            db = float(10 * np.log10(np.sum(ref**2) / max(np.sum(d**2), 1e-12)))
-            if not db <= best[0]:
+            db = _einthoven(x, ii, shifted(iii, b))
+            if np.isfinite(db) and not db <= best[0]:
                 best = (db, a, b)
     return best
 

@@ -282,8 +282,7 @@ def _step_top(
     that rises and stays up has ink there or no flat top at that height) and no stroke down
     from its end. ``prob``/``win`` are as for :func:`_cut_top`.
     """
-    h_mm = (bottom - top) / px_per_mm
-    if not any(abs(h_mm - h) <= 0.12 * h for h in _PULSE_HEIGHTS):
+    if not _pulse_tall(top, bottom, px_per_mm):
         return None
     t = int(np.ceil(thickness))
     band = prob[max(0, top - t - 1) : top + t + 2, :] > 0.2
@@ -298,13 +297,8 @@ def _step_top(
     length = x_right - left
     if not 3.0 * px_per_mm <= length <= 12 * px_per_mm:
         return None
-    rows = np.arange(band.shape[0], dtype=np.float64)[:, None]
-    part = band[:, left + t : x_right + 1].astype(np.float64)
-    mass = part.sum(axis=0)
-    if np.mean(mass > 0) < 0.8:
-        return None
-    centre = (part * rows).sum(axis=0)[mass > 0] / mass[mass > 0]
-    if np.ptp(centre) > thickness + 1.0:
+    part = band[:, left + t : x_right + 1]
+    if np.mean(part.any(axis=0)) < 0.8 or not _flat(part, thickness):
         return None
     # blank below the top, right of the rise, through the top's end (no falling stroke)
     inside = win[top + t + 2 : bottom - t - 1, left + t + 1 : x_right + t + 2]
@@ -315,6 +309,23 @@ def _step_top(
 
 #: Heights (mm) of a 1-mV pulse at the usual gains (5, 10, 20 mm/mV).
 _PULSE_HEIGHTS = (5.0, 10.0, 20.0)
+
+
+def _pulse_tall(top: float, bottom: float, px_per_mm: float) -> bool:
+    """Whether a stroke from ``top`` to ``bottom`` is as tall as a 1-mV pulse at a usual gain
+    (within 12 %)."""
+    h_mm = (bottom - top) / px_per_mm
+    return any(abs(h_mm - h) <= 0.12 * h for h in _PULSE_HEIGHTS)
+
+
+def _flat(part: NDArray[np.bool_], thickness: float) -> bool:
+    """Whether the ink of a horizontal stroke (``part``: its rows × columns) keeps its centre
+    line within a line's width, over the columns that hold ink."""
+    rows = np.arange(part.shape[0], dtype=np.float64)[:, None]
+    mass = part.sum(axis=0).astype(np.float64)
+    inked = mass > 0
+    centre = (part * rows).sum(axis=0)[inked] / mass[inked]
+    return bool(np.ptp(centre) <= thickness + 1.0) if centre.size else True
 
 
 def _cut_top(
@@ -338,8 +349,7 @@ def _cut_top(
     be faint and broken (JPEG), so weaker ink (above 0.2) counts along it, across breaks of
     up to half a millimetre.
     """
-    h_mm = (bottom - top) / px_per_mm
-    if not any(abs(h_mm - h) <= 0.12 * h for h in _PULSE_HEIGHTS):
+    if not _pulse_tall(top, bottom, px_per_mm):
         return None
     t = int(np.ceil(thickness))
     band = prob[max(0, top - t - 1) : top + t + 2, :left] > 0.2
@@ -347,24 +357,13 @@ def _cut_top(
     if cols.size == 0 or not cols[-1]:
         return None
     # the top runs left from the falling edge; breaks of up to half a millimetre are faint ink
-    gap = max(2, int(round(0.5 * px_per_mm)))
-    x_left = left - 1
-    while x_left > 0:
-        ink = np.flatnonzero(cols[max(0, x_left - gap - 1) : x_left])
-        if ink.size == 0:
-            break
-        x_left = max(0, x_left - gap - 1) + int(ink[0])
+    x_left = _top_run(cols, left - 1, -1, max(2, int(round(0.5 * px_per_mm))))
     if cols[x_left:left].mean() < 0.6:
         return None
     length = left - x_left
     if not max(3.0, 1.0 * px_per_mm) <= length <= 12 * px_per_mm:
         return None
-    # flat: the top's centre line moves by at most a line's width
-    rows = np.arange(band.shape[0], dtype=np.float64)[:, None]
-    part = band[:, x_left:left].astype(np.float64)
-    mass = part.sum(axis=0)
-    centre = (part * rows).sum(axis=0)[mass > 0] / mass[mass > 0]
-    if np.ptp(centre) > thickness + 1.0:
+    if not _flat(band[:, x_left:left], thickness):  # the top's centre line is straight
         return None
     # blank inside (under the top, right of where it begins, left of the falling edge)
     inside = win[top + t + 2 : bottom - t - 1, x_left + t + 1 : left]

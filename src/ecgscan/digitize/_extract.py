@@ -816,10 +816,7 @@ def _fit_many(
     res = _edge_residuals(t, b, col, top, bot)
     who = np.tile(np.concatenate(owner), 2)
     ok = np.isfinite(res)
-    c = 2.0 * max(radius, 0.5)
-    a = np.abs(res[ok])
-    huber = np.where(a <= c, a * a, c * (2 * a - c))
-    total = np.bincount(who[ok], huber, len(parts))
+    total = np.bincount(who[ok], _huber(res[ok], radius), len(parts))
     count = np.bincount(who[ok], minlength=len(parts))
     return np.where(count > 0, total / np.maximum(count, 1), np.inf)
 
@@ -839,9 +836,15 @@ def _misfit(
     res = res[np.isfinite(res)]
     if res.size == 0:
         return float("inf")
+    return float(np.mean(_huber(res, radius)))
+
+
+def _huber(res: NDArray[np.float64], radius: float) -> NDArray[np.float64]:
+    """Robust (Huber) misfit of each edge residual: quadratic up to a pen's width (twice
+    ``radius``, at least 1 px), linear beyond."""
     c = 2.0 * max(radius, 0.5)
     a = np.abs(res)
-    return float(np.mean(np.where(a <= c, a * a, c * (2 * a - c))))
+    return np.where(a <= c, a * a, c * (2 * a - c))
 
 
 def phase_costs(

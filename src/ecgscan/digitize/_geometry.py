@@ -613,15 +613,16 @@ _WARP_SIDE = 1200
 _REFINE_PX = 4.0
 
 
-def _preview_scale(side: int) -> float:
+def _preview_scale(side: int, *, whole: bool = True) -> float:
     """Scale of the preview the tilt and the grid warp are estimated on, for a page whose
-    longer side is ``side`` px: about ``_WARP_SIDE`` px a side, as a whole-number reduction
-    (1/2, 1/3 ...) when that gives 1000-1300 px (several times cheaper to make than a
-    fractional one; a 200-DPI letter page becomes 1100 px, a 300-DPI one 1100 px)."""
+    longer side is ``side`` px: about ``_WARP_SIDE`` px a side; with ``whole``, a whole-number
+    reduction (1/2, 1/3 ...) when that gives 1000-1300 px (several times cheaper to make than
+    a fractional one; a 200-DPI letter page becomes 1100 px, a 300-DPI one 1100 px). A sheet's
+    outline is resampled by a homography anyway (``whole=False``)."""
     if side <= _WARP_SIDE:
         return 1.0
     f = round(side / _WARP_SIDE)
-    if f >= 2 and 1000 <= side / f <= 1300:
+    if whole and f >= 2 and 1000 <= side / f <= 1300:
         return 1.0 / f
     return _WARP_SIDE / side
 
@@ -691,8 +692,7 @@ def straighten(
             homography = matrix.tolist()
             size = (w_out, h_out)
     # a preview of the flattened page for the tilt and the grid warp
-    # (a sheet's outline is resampled by a homography anyway: no whole-number reduction)
-    scale = _preview_scale(max(size)) if homography is None else min(1.0, _WARP_SIDE / max(size))
+    scale = _preview_scale(max(size), whole=homography is None)
     s_mat = np.diag([scale, scale, 1.0])
     pw, ph = max(1, int(round(size[0] * scale))), max(1, int(round(size[1] * scale)))
     preview: NDArray[Any]
@@ -727,9 +727,7 @@ def straighten(
         rot[1, 2] += nh / 2.0 - hr / 2.0
         matrix = np.vstack([rot, [0.0, 0.0, 1.0]]) @ matrix
         size = (nw, nh)
-        scale = (
-            _preview_scale(max(size)) if homography is None else min(1.0, _WARP_SIDE / max(size))
-        )
+        scale = _preview_scale(max(size), whole=homography is None)
         pw, ph = max(1, int(round(nw * scale))), max(1, int(round(nh * scale)))
         prot = np.diag([scale, scale, 1.0]) @ np.vstack([rot, [0.0, 0.0, 1.0]])
         prot = prot @ np.linalg.inv(s_mat)

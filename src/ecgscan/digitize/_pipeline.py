@@ -68,22 +68,6 @@ def _count_columns(
     return 1
 
 
-def _line_ink_share(prob: NDArray[np.float32], *, ppm: float) -> float:
-    """The share of the map's ink (``prob`` > 0.5) in pieces at least 5 mm wide.
-
-    ECG traces are long lines: even faded, broken or dotted traces keep more than 5 % of their
-    ink in such pieces (real scans and photos: 5.5 % and up). Noise, textures and empty pages
-    leave only specks (0 % on uniform noise).
-    """
-    import cv2
-
-    ink = (prob > 0.5).astype(np.uint8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    area, width = stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_WIDTH]
-    total = int(area.sum())
-    return float(area[width >= 5 * ppm].sum()) / total if total else 0.0
-
-
 def _trace_before_fall(
     prob: NDArray[np.float32], pulse: Pulse, *, thickness: float, ppm: float
 ) -> float | None:
@@ -407,7 +391,7 @@ def digitize(
     maps = trace_maps(img, prob, px_per_mm=ppm, method=segmentation)
     seg_method, trace_prob = maps.method, maps.prob
     lap("segmentation")
-    rows = find_rows(prob, px_per_mm=ppm) if _line_ink_share(prob, ppm=ppm) >= 0.02 else []
+    rows = find_rows(prob, px_per_mm=ppm)
     if not rows:
         raise DigitizationError(
             "no rows of ECG traces found on the page; is it an ECG printout? "

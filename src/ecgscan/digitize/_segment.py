@@ -196,7 +196,7 @@ def faint_strokes(
     import cv2
 
     span = max(trace - background, 0.05)
-    thr = background + 0.45 * span
+    thr = _ink_threshold(trace, background)
     h, w = dark.shape
     if w < 5 or h < 3:
         return np.zeros(dark.shape, dtype=bool)
@@ -258,11 +258,16 @@ def faint_strokes(
     return added
 
 
+def _ink_threshold(trace: float, background: float) -> float:
+    """The darkness that separates the traces' ink from the background's (:func:`ink_levels`)."""
+    return background + 0.45 * max(trace - background, 0.05)
+
+
 def _darkness(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]:
     dark, sheet, trace, background = _dark_map(image, px_per_mm)
     # threshold between the trace's ink and the background's, with a soft ramp for the
     # centroid
-    thr = background + 0.45 * max(trace - background, 0.05)
+    thr = _ink_threshold(trace, background)
     width = max(0.05, 0.25 * (trace - background))
     prob = np.clip((dark - (thr - width / 2)) / width, 0.0, 1.0)
     # thin steep strokes lighter than the threshold count as whole ink (see faint_strokes)

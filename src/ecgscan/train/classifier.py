@@ -70,6 +70,19 @@ BLOCKS = ("residual", "inception")
 
 
 # ================================================================================= model
+def _shortcut(c_in: int, c_out: int, stride: int, *, dims: int = 1) -> nn.Sequential:
+    """A residual block's shortcut: average pooling for a stride > 1, and a 1×1 convolution
+    with batch norm when the width changes (identity otherwise)."""
+    short: list[nn.Module] = []
+    if stride != 1:
+        short.append((nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(stride, stride, ceil_mode=True))
+    if c_in != c_out:
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        short += [conv(c_in, c_out, 1, bias=False),
+                  (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)(c_out)]  # fmt: skip
+    return nn.Sequential(*short)
+
+
 class _Block(nn.Module):
     """Residual block (conv-BN-ReLU-conv-BN + shortcut) over signals (``dims=1``) or pages
     (``dims=2``); a stride > 1 downsamples, the shortcut by average pooling."""
@@ -78,19 +91,13 @@ class _Block(nn.Module):
         super().__init__()
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
         norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-        pool = nn.AvgPool1d if dims == 1 else nn.AvgPool2d
         pad = kernel // 2
         self.conv1 = conv(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
         self.bn1 = norm(c_out)
         self.conv2 = conv(c_out, c_out, kernel, padding=pad, bias=False)
         self.bn2 = norm(c_out)
         nn.init.zeros_(self.bn2.weight)  # start as identity (xresnet)
-        short: list[nn.Module] = []
-        if stride != 1:
-            short.append(pool(stride, stride, ceil_mode=True))
-        if c_in != c_out:
-            short += [conv(c_in, c_out, 1, bias=False), norm(c_out)]
-        self.short = nn.Sequential(*short)
+        self.short = _shortcut(c_in, c_out, stride, dims=dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
@@ -118,12 +125,7 @@ class _InceptionBlock(nn.Module):
         second = _Inception(c_out, c_out, kernels, 1)
         nn.init.zeros_(second.bn.weight)  # start as identity (xresnet)
         self.mods = nn.ModuleList([_Inception(c_in, c_out, kernels, stride), second])
-        short: list[nn.Module] = []
-        if stride != 1:
-            short.append(nn.AvgPool1d(stride, stride, ceil_mode=True))
-        if c_in != c_out:
-            short += [nn.Conv1d(c_in, c_out, 1, bias=False), nn.BatchNorm1d(c_out)]
-        self.short = nn.Sequential(*short)
+        self.short = _shortcut(c_in, c_out, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.mods[0](x))

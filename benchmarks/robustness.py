@@ -15,6 +15,9 @@ each page and prints, per page and then per layout, per DPI and per style:
   order (``ok``), or not (``LAYOUT``: the rendered and the found row-by-row lead names follow);
 * the rows found against the rows printed (``rows``), which tells a missed or split row from
   a misread layout;
+* the scale the digitizer read (its px/mm along x over the rendered image's), and from what
+  (``g`` grid, ``p`` calibration pulse, ``w`` page width): a grid misread at a multiple of
+  its period shows as 2 or 3, a page straightened to another size as a steady offset;
 * failures (:class:`~ecgscan.DigitizationError`, with its message) and their stage.
 
 ``--quick`` renders the clean style only (28 pages, about a minute on one core); the full
@@ -57,6 +60,7 @@ class Outcome:
     error: str
     seconds: float
     rows: str = "-"
+    scale: str = "-"
 
 
 def load_records(ptbxl: Path | None, n: int) -> list[Record]:
@@ -92,20 +96,23 @@ def expected_rows(layout: str) -> list[tuple[str, ...]]:
 def run_page(record: Record, layout: str, dpi: int, style: str, seed: int) -> Outcome:
     page = render_page(record, layout=layout, dpi=dpi, style=style, seed=seed)
     t0 = time.perf_counter()
-    snr, ok, found, error, rows = float("nan"), False, "-", "", "-"
+    snr, ok, found, error, rows, scale = float("nan"), False, "-", "", "-", "-"
     printed = len(expected_rows(layout))
     try:
         res = digitize(page.image, fs=page.reference.fs)
         snr = mean_snr(challenge_snr(page.reference, res.record))
         got = _row_names(r.leads for r in res.layout.rows)
         rows = f"{len(got)}/{printed}"
+        truth = page.truth.get("image_px_per_mm") or page.truth["px_per_mm"]
+        source = "g" if res.grid.found else ("p" if res.grid.source == "pulse" else "w")
+        scale = f"{res.grid.px_per_mm_x / float(truth['x']):.2f}{source}"
         ok = got == expected_rows(layout)
         found = res.layout.name if ok else f"{res.layout.name} {got}"
     except DigitizationError as exc:
         snr = mean_snr(challenge_snr(page.reference, None))
         error = str(exc).splitlines()[0][:110]
     return Outcome(layout, dpi, style, str(record.name), snr, ok, found, error,
-                   time.perf_counter() - t0, rows)  # fmt: skip
+                   time.perf_counter() - t0, rows, scale)  # fmt: skip
 
 
 def summary(outcomes: list[Outcome], key: str) -> None:
@@ -137,15 +144,15 @@ def main() -> None:
     records = load_records(args.ptbxl, args.records)
     outcomes: list[Outcome] = []
     print(
-        f"{'layout':<15} {'dpi':>4} {'style':<6} {'record':<8} {'SNR':>7} {'s':>5} {'rows':>5}  "
-        "layout/error"
+        f"{'layout':<15} {'dpi':>4} {'style':<6} {'record':<8} {'SNR':>7} {'s':>5} {'rows':>5} "
+        f"{'scale':>6}  layout/error"
     )
     for i, (lay, dpi, style) in enumerate(itertools.product(layouts, dpis, styles)):
         o = run_page(records[i % len(records)], lay, dpi, style, seed=i)
         outcomes.append(o)
         note = ("ok" if o.layout_ok else "LAYOUT " + o.found) if not o.error else "FAIL " + o.error
         print(f"{lay:<15} {dpi:>4} {style:<6} {o.record[:8]:<8} {o.snr:>7.2f} "
-              f"{o.seconds:>5.2f} {o.rows:>5}  {note}", flush=True)  # fmt: skip
+              f"{o.seconds:>5.2f} {o.rows:>5} {o.scale:>6}  {note}", flush=True)  # fmt: skip
     for key in ("layout", "dpi", "style"):
         summary(outcomes, key)
     s = [o.snr for o in outcomes]

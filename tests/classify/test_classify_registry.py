@@ -149,3 +149,38 @@ def test_inception_blocks_keep_lengths_and_check_their_arguments() -> None:
         create_model("signal-inception", kernels=(3, 8))
     with pytest.raises(EcgscanError, match="divisible by the number of branches"):
         create_model("signal-inception", widths=(62, 128, 192))
+
+
+def test_recurrent_head_reads_any_length_and_exports(tmp_path: Path) -> None:
+    from ecgscan.train.classifier import create_model, export_onnx
+
+    torch.manual_seed(0)
+    kw = {"widths": (16, 32), "blocks": (1, 1), "stem": 8}
+    model = create_model("signal", rnn=12, **kw).eval()
+    assert model.rnn is not None and model.rnn.bidirectional
+    # the heads read the GRU's pooled outputs (2 directions × 12 units, mean and max)
+    assert model.head["challenge"].in_features == 4 * 12
+    x = torch.randn(2, 24, 1000)
+    with torch.no_grad():
+        out = model(x)
+        # the GRU sees the whole sequence: a change at the start moves the pooled output
+        # (the backward direction carries it), and the outputs depend on the GRU's weights
+        x2 = x.clone()
+        x2[:, :, :100] += 1.0
+        assert not torch.allclose(model(x2)["challenge"], out["challenge"])
+        plain = create_model("signal", rnn=0, **kw).eval()
+        assert plain.rnn is None and plain.head["challenge"].in_features == 2 * 32
+    path = export_onnx(model, tmp_path / "gru.onnx", n_samples=300, config={
+        "model": "signal", "fs": 100.0, "mean": [0.0] * 12, "std": [1.0] * 12, "input": "signal",
+        "heads": {"challenge": ["x"] * 11, "superclass": ["y"] * 5},
+        "thresholds": {"challenge": [0.5] * 11, "superclass": [0.5] * 5}})  # fmt: skip
+    clf = SignalClassifier(path)
+    for length in (250, 1000, 1517):  # ONNX's GRU follows the input's length
+        xs = torch.randn(3, 24, length)
+        with torch.no_grad():
+            want = model.probabilities(model(xs))
+        got = clf.session.run(None, {"signal": xs.numpy()})
+        for k, v in zip(clf.outputs, got, strict=True):
+            np.testing.assert_allclose(v, want[k].numpy(), atol=1e-5)
+    with pytest.raises(EcgscanError, match="rnn"):
+        create_model("signal", rnn=-1)

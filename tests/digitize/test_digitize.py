@@ -121,6 +121,18 @@ def test_rendered_page_is_digitized() -> None:
     assert mean_snr(snr) >= 8.0
 
 
+def test_page_drawn_at_100_hz_is_sampled_at_its_vertices() -> None:
+    # At 100 Hz and 200 DPI a sample is 2 px: a tenth of a sample off the drawing's vertices
+    # costs several dB on sharp QRS complexes, so the sub-sample phase must be found (a
+    # misfit minimum that a hard threshold rejected left this page at 12 dB).
+    from ecgscan.render import render_page
+
+    rec = synthetic_ecg(fs=100, duration=10, seed=0, noise_mv=0.0)
+    page = render_page(rec, layout="3x4+II", dpi=200, style="clean", seed=0)
+    res = digitize(page.image, fs=100)
+    assert mean_snr(challenge_snr(page.reference, res.record)) >= 17.0
+
+
 def test_rotated_page_is_straightened() -> None:
     import cv2
 

@@ -34,6 +34,7 @@ from ecgscan.digitize._extract import (
     track_row,
 )
 from ecgscan.digitize._pipeline import _trace_before_fall
+from ecgscan.digitize._segment import own_row
 from ecgscan.metrics import challenge_snr, mean_snr
 from ecgscan.render import RenderedPage, render_page
 
@@ -280,6 +281,36 @@ def test_the_samples_columns_are_found_from_the_vertices(shift: float) -> None:
     assert dense == 0.0
 
 
+@pytest.mark.parametrize("drift", [0.3, -0.2])
+def test_the_phase_is_the_rows_mean_when_the_samples_drift(drift: float) -> None:
+    # a time scale off by a few 1e-5 (the grid's estimate) moves the samples' columns along
+    # a row: on eik-dev 100-Hz pages the vertices' phase runs from 0.065 to 0.12 sample over
+    # a row. The phase must be the row's mean, not that of its tallest strokes (here all at
+    # the row's end): windows spread along the row, each weighing alike, and the cycle's
+    # first two harmonics from sixth-sample shifts give it within 0.015 sample; the three
+    # tallest strokes with the first harmonic of quarter-sample shifts were 0.06-0.08 off
+    step, n, radius = 1.97, 420, 1.04
+    rng = np.random.default_rng(5)
+    k = np.arange(n)
+    vy = 100.0 + 6.0 * np.sin(2 * np.pi * k / 37.0) + rng.normal(0.0, 0.3, n)
+    beats = np.arange(20, n - 10, 45)
+    for i, c in enumerate(beats):
+        tall = 30.0 + 30.0 * i / (beats.size - 1)  # R waves grow along the row
+        vy[c - 2 : c + 3] += [3.0, -tall / 3, -tall, tall / 2.5, 5.0]
+    vx = 12.37 + step * k
+    prob = _pen((200, int(vx[-1]) + 20), vx, vy, radius)
+    xs, lo, hi = trace_runs(prob, y_lo=0, y_hi=200, x0=5, x1=prob.shape[1] - 5, baseline=100.0,
+                            px_per_mm=7.88)  # fmt: skip
+    upper, lower = run_edges(prob, xs, lo, hi)
+    init = runs_to_points(prob, xs, lo, hi, thickness=2 * radius)
+    # the samples' columns slip `drift` samples over the row: the mean phase is drift / 2
+    px_per_s = 197.0 * (1.0 - drift / n)
+    found = sample_phase(xs.astype(float), upper, lower, x_origin=float(vx[0]),
+                         px_per_s=px_per_s, fs=100.0, init=init,
+                         radius=pen_radius(upper, lower, thickness=2.0))  # fmt: skip
+    assert abs(found / (px_per_s / 100.0) - drift / 2) < 0.025
+
+
 # -- the fit's building blocks against plain formulations (they are written for speed) --------
 
 
@@ -376,3 +407,127 @@ def test_run_edges_are_the_solid_interval_of_each_run() -> None:
         assert bot[i] == pytest.approx(centre + mass / 2, abs=1e-9)
     empty = run_edges(prob, xs[:0], lo[:0], hi[:0])
     assert empty[0].size == 0 and empty[1].size == 0
+
+
+def test_a_singular_fit_keeps_its_starting_heights() -> None:
+    # knots out of the ink's reach and no smoothing: the normal equations are singular, the
+    # banded Cholesky and then the LU solve refuse them, and the fit stops where it began
+    kx = np.arange(0.0, 40.0, 2.0)
+    xs = np.arange(2.0, 12.0)  # ink under the first few knots only
+    top, bot = np.full(xs.size, 49.0), np.full(xs.size, 51.0)
+    init = np.full(kx.size, 45.0)
+    y = fit_polyline(xs, top, bot, kx, radius=1.0, init=init, smooth=0.0)
+    np.testing.assert_array_equal(y, init)
+    # with the smoothing the same problem is solved, and the knots reach the ink
+    y = fit_polyline(xs, top, bot, kx, radius=1.0, init=init, smooth=1e-3)
+    assert np.all(np.abs(y[2:6] - 50.0) < 0.05)
+
+
+def test_own_row_erases_the_same_pixels_as_the_dense_rule() -> None:
+    # own_row reads the network's maps at the band's ink only; the result must be the rule
+    # applied to every pixel of the band
+    rng = np.random.default_rng(11)
+    h, w = 300, 500
+    prob = np.where(rng.random((h, w)) < 0.2, rng.random((h, w)), 0.0).astype(np.float32)
+    centers = [50.0, 150.0, 250.0]
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    # zero lines: each pixel's nearest row, blurred by noise; some pixels claim a neighbour
+    nearest = np.asarray(centers, np.float32)[rng.integers(0, 3, (h, w))]
+    offset = (nearest - rows + rng.normal(0, 8, (h, w))).astype(np.float32)
+    net = rng.random((h, w)).astype(np.float32)
+    y_lo, y_hi, center = 50, 250, 150.0
+    band = own_row(prob, offset, y_lo=y_lo, y_hi=y_hi, center=center, centers=centers, net=net)
+    zero = offset[y_lo:y_hi] + rows[y_lo:y_hi]
+    foreign = np.zeros(zero.shape, dtype=bool)
+    for c in (50.0, 250.0):
+        foreign |= np.abs(zero - np.float32(c)) < np.float32(0.2 * abs(c - center))
+    foreign &= net[y_lo:y_hi] > 0.3
+    want = np.where(foreign, np.float32(0.0), prob[y_lo:y_hi])
+    assert foreign[prob[y_lo:y_hi] > 0].any()  # the rule erases some ink here
+    np.testing.assert_array_equal(band, want)
+    assert np.shares_memory(prob, prob[y_lo:y_hi]) and not np.shares_memory(band, prob)
+    # nothing foreign in a band without ink: the band itself (a view) comes back
+    empty = np.zeros_like(prob)
+    out = own_row(empty, offset, y_lo=y_lo, y_hi=y_hi, center=center, centers=centers, net=net)
+    assert np.shares_memory(out, empty)
+
+
+def _page_like(h: int = 260, w: int = 420) -> np.ndarray:
+    """An RGB image with a pink grid, dark strokes and a gradient (JPEG has work to do)."""
+    img = np.full((h, w, 3), 250, np.uint8)
+    img[:, :, 1] = np.linspace(200, 255, w).astype(np.uint8)[None, :]
+    img[::10, :] = (240, 150, 160)
+    img[:, ::10] = (240, 150, 160)
+    cv2.polylines(img, [np.array([[10, 200], [100, 40], [180, 220], [400, 120]], np.int32)],
+                  False, (20, 20, 20), 2, cv2.LINE_AA)  # fmt: skip
+    return img
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_images_decoded_by_opencv_are_the_pixels_pillow_reads(tmp_path: Any, suffix: str) -> None:
+    from PIL import Image
+
+    from ecgscan.digitize import load_image
+    from ecgscan.digitize._load import _plain_raster
+
+    path = tmp_path / f"page{suffix}"
+    Image.fromarray(_page_like()).save(path, quality=85)
+    with Image.open(path) as opened:
+        fast = _plain_raster(opened, path)
+        slow = np.asarray(opened.convert("RGB"))
+    assert fast is not None  # the OpenCV path is taken
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(load_image(path), slow)
+
+
+def test_turned_palette_and_grey_images_are_left_to_pillow(tmp_path: Any) -> None:
+    from PIL import Image, ImageOps
+
+    from ecgscan.digitize import load_image
+    from ecgscan.digitize._load import _plain_raster
+
+    img = Image.fromarray(_page_like())
+    exif = Image.Exif()
+    exif[0x0112] = 3  # stored upside down
+    turned = tmp_path / "turned.jpg"
+    img.save(turned, quality=90, exif=exif)
+    palette = tmp_path / "palette.png"
+    img.convert("P").save(palette)
+    grey = tmp_path / "grey.jpg"
+    img.convert("L").save(grey)
+    for path in (turned, palette, grey):
+        with Image.open(path) as opened:
+            assert _plain_raster(opened, path) is None
+    with Image.open(turned) as opened:
+        want = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    got = load_image(turned)
+    np.testing.assert_array_equal(got, want)
+    # (and it is the stored image turned 180 degrees)
+    with Image.open(turned) as opened:
+        stored = np.asarray(opened.convert("RGB"))
+    np.testing.assert_array_equal(got, stored[::-1, ::-1])
+    assert load_image(grey).shape == (260, 420, 3)
+
+
+def test_a_cut_off_jpeg_is_refused_not_filled(tmp_path: Any) -> None:
+    from PIL import Image
+
+    from ecgscan.digitize import load_image
+    from ecgscan.errors import DigitizationError
+
+    good = tmp_path / "page.jpg"
+    Image.fromarray(_page_like()).save(good, quality=90)
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(good.read_bytes()[:-400])  # (OpenCV would decode the rest as grey)
+    with pytest.raises(DigitizationError, match=r"cut\.jpg"):
+        load_image(bad)
+
+
+def test_the_network_session_does_not_spin() -> None:
+    from ecgscan.digitize._segment import _session, model_path
+
+    path = model_path()
+    if path is None:
+        pytest.skip("the segmentation model is not installed")
+    opts = _session(path).get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -58,3 +58,26 @@ def test_grid_strength_is_spread_plus_darkness() -> None:
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(grid_strength(f / 1.0), want, rtol=1e-6)  # float input too
+
+
+@pytest.mark.parametrize(
+    ("layout", "dpi", "style"), [("3x4", 150, "scan"), ("6x2+II", 300, "clean")]
+)
+def test_a_page_printed_without_grid_has_no_grid(layout: str, dpi: int, style: str) -> None:
+    # rows of heartbeats repeat too: their comb made such pages 2-3x too small (a 100-mm page)
+    page = render_page(synthetic_ecg(seed=3, fs=100, duration=10), layout=layout, dpi=dpi,
+                       style=style, seed=1, grid_style="none")  # fmt: skip
+    assert estimate_grid(page.image) is None
+
+
+def test_a_page_printed_without_grid_is_scaled_by_its_pulses() -> None:
+    from ecgscan.digitize import digitize
+
+    page = render_page(synthetic_ecg(seed=3, fs=100, duration=10), layout="6x2+II", dpi=150,
+                       style="scan", seed=1, grid_style="none")  # fmt: skip
+    res = digitize(page.image, fs=100)
+    assert not res.grid.found
+    assert res.grid.px_per_mm_x == pytest.approx(150 / 25.4, rel=0.05)
+    assert [r.leads for r in res.layout.rows] == [("I", "V1"), ("II", "V2"), ("III", "V3"),
+                                                  ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"),
+                                                  ("II",)]  # fmt: skip

@@ -416,3 +416,78 @@ def test_a_flat_trace_is_a_row_and_a_ruled_line_is_not() -> None:
         prob[380:392, x0 : x0 + 8] = 1.0
     rows = find_rows(prob, px_per_mm=ppm)
     assert [round(r.center) for r in rows] == [200]
+
+
+def test_a_trace_along_a_ruled_line_is_a_row_and_a_page_edge_is_not() -> None:
+    """A page edge left by a scan (a long line, tilted against the grid, broken in two) and a
+    ruled line crossed by 1-px grid lines every 5 mm are not rows; a trace printed along a
+    ruled line, and a flat lead whose small waves leave its line, are."""
+    ppm = 4.0
+    prob = np.zeros((900, 1200), np.float32)
+    x = np.arange(40, 1160)
+    prob[np.round(60 + 0.01 * x).astype(int), x] = 1.0  # the paper's edge, tilted 0.6°
+    prob[840, 100:600] = prob[846, 650:1150] = 1.0  # the bottom edge, in two pieces
+    prob[300, 40:1160] = 1.0  # a ruled line...
+    prob[292:309, 60:1160:20] = 1.0  # ...crossed by grid lines every 5 mm
+    prob[500, 40:1160] = 1.0  # a ruled line with a trace printed along it
+    for k in range(80, 1160, 100):
+        prob[470:500, k : k + 3] = 1.0  # QRS
+        prob[493:500, k + 30 : k + 60] = 1.0  # T wave
+    prob[700:702, 40:1160] = 1.0  # a flat lead drawn 2 px thick, its QRS 3 mm tall
+    for k in range(60, 1160, 100):
+        prob[688:700, k : k + 4] = 1.0
+        prob[695:700, k + 30 : k + 50] = 1.0
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert len(rows) == 2
+    assert abs(rows[0].center - 500) <= 4 and abs(rows[1].center - 700) <= 4
+
+
+def test_page_edges_of_a_rendered_scan_are_not_rows() -> None:
+    # a 6x2 page scanned at 150 DPI: the straightened scan keeps the paper's edges, long
+    # straight lines that used to be read as a seventh row
+    page = render_page(synthetic_ecg(seed=1, fs=100, duration=10), layout="6x2", dpi=150,
+                       style="scan", seed=1)  # fmt: skip
+    image, _ = straighten(page.image)
+    ppm = 150 / 25.4
+    prob, _ = segment_traces(image, px_per_mm=ppm, method="darkness")
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert len(rows) == 6
+
+
+def test_a_faded_stretch_does_not_end_a_row() -> None:
+    # the middle row's trace fades out for 8 mm (more than the 4-mm gaps closed everywhere):
+    # rows print side by side, so it still spans the page like the others
+    ppm = 4.0
+    prob = np.zeros((600, 1200), np.float32)
+    x = np.arange(40, 1160)
+    for c in (150, 300, 450):
+        y = np.round(c + 3 * np.sin(x / 6.0)).astype(int)
+        keep = ~((c == 300) & (x >= 500) & (x < 532))
+        prob[y[keep], x[keep]] = 1.0
+        for k in range(60, 1160, 100):
+            prob[c - 28 : c, k : k + 2] = 1.0
+    rows = find_rows(prob, px_per_mm=ppm)
+    assert len(rows) == 3
+    assert all(r.x_first <= 45 and r.x_last >= 1155 for r in rows), [
+        (r.x_first, r.x_last) for r in rows
+    ]
+
+
+def test_a_name_printed_against_its_separator_is_read() -> None:
+    """The name's first letter touches the separator bar (one mark too tall for a letter
+    unless the bar is left out), and a trace fragment of another height that reads as "I"
+    lies in the same window: the page's one label height picks the name."""
+    ppm = 6.0
+    prob = np.zeros((400, 1500), np.float32)
+    row = RowGeometry(center=200.0, y_lo=50, y_hi=350, x_first=40, x_last=1450, coverage=0.9)
+    starts = [40.0, 400.0, 760.0, 1120.0]
+    for x0, name in zip(starts, ("II", "aVL", "V2", "V5"), strict=True):
+        word = _word(name, "DejaVuSans.ttf", 22)
+        ys, xs = np.nonzero(word)
+        ys, xs = ys - ys.min(), xs - xs.min()
+        prob[ys + 212, xs + int(x0) + 3] = 1.0
+    prob[200:202, 40:1450] = 1.0  # the trace
+    prob[176:216, 1119:1123] = 1.0  # the bar before V5 (its foot touches the V of V5)
+    prob[178:192, 1100:1103] = 1.0  # a stroke of the trace ending 3 mm before it
+    labels = find_labels(prob, [row], [starts], px_per_mm=ppm)
+    assert [lbl.text if lbl else None for lbl in labels[0]] == ["II", "aVL", "V2", "V5"]

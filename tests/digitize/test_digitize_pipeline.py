@@ -1,6 +1,7 @@
-"""Pipeline: every row on the page's one time axis, calibration pulses cut by the page's
-left edge recognised (never read as signal), step pulses (no falling edge) and pulses printed
-after the traces.
+"""Pipeline: every row on the page's one time axis (rows moved against the grid put back by
+the column separators, rhythm strips onto their grid segment's times), calibration pulses cut
+by the page's left edge recognised (never read as signal, also with a bent falling edge), step
+pulses (no falling edge) and pulses printed after the traces.
 
 Pages are drawn by our renderer from a synthetic record whose limb leads obey Einthoven's law
 exactly (no ../shared needed); the pulse finder and the row origins are also checked on
@@ -9,13 +10,21 @@ drawn ink maps with known answers.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import digitize
 from ecgscan.digitize._calibration import Pulse, calibrate, find_end_pulse, find_pulse
-from ecgscan.digitize._pipeline import _row_origins, _trace_origin
+from ecgscan.digitize._pipeline import (
+    _align_strips,
+    _column_shifts,
+    _row_origins,
+    _time_mark,
+    _trace_origin,
+)
 from ecgscan.render import render_page
 from ecgscan.render._degrade import CropPad
 
@@ -66,7 +75,11 @@ def _lag_and_error(ref, est, lead: str) -> tuple[int, float]:  # type: ignore[no
     return lag, float(np.max(np.abs(d)))
 
 
-def test_rows_of_a_page_are_digitized_on_one_time_axis(record, page) -> None:  # type: ignore[no-untyped-def]
+def test_rows_of_a_page_are_digitized_on_one_time_axis() -> None:
+    # without the record's white noise, whose samples the page cannot hold, so that the
+    # limb leads' best lags measure the rows' time axis and not the noise
+    clean = synthetic_ecg(fs=500, duration=10, seed=3, noise_mv=0.0)
+    page = render_page(clean, layout="3x4+II", dpi=150, style="clean", seed=1)
     res = digitize(page.image, fs=500)
     assert res.layout.name == "3x4+II"
     starts = [r.x_start for r in res.layout.rows]  # the rhythm strip's too
@@ -230,3 +243,136 @@ def test_pages_with_a_step_pulse_or_the_pulse_after_the_traces(  # type: ignore[
         assert (9 <= lag <= 11) if calibration == "left" else (9 <= lag <= 15)
         assert err < 0.15
     assert _einthoven(res.record)[0] > 15.0
+
+
+def _beat(t: np.ndarray) -> np.ndarray:
+    """A spiky periodic test signal (mV) at times ``t`` (s)."""
+    phase = np.mod(t, 0.8)
+    return np.exp(-(((phase - 0.3) / 0.012) ** 2)) + 0.2 * np.sin(2 * np.pi * 1.3 * t)
+
+
+def test_a_rhythm_strip_is_moved_onto_its_grid_segment_or_left_out_where_they_disagree() -> None:
+    fs = 500.0
+    ts = np.arange(0, 5000) / fs
+    early = 3.4  # samples: the strip shows each instant 3.4 samples before the grid does
+    strip = (ts, _beat(ts + early / fs), 1.0)
+    seg_t = ts[:1250]
+    segments = {"II": [(seg_t, _beat(seg_t), 0.9), strip], "V1": [(seg_t, np.sin(seg_t), 1.0)]}
+    moved = _align_strips(segments, fs=fs)
+    assert moved["II"] == pytest.approx(early, abs=0.3)
+    (_, mv, _) = next(p for p in segments["II"] if p[0].size == ts.size)
+    ok = np.isfinite(mv)
+    assert np.max(np.abs(mv[ok] - _beat(ts[ok]))) < 0.1  # (was 0.6: the beat's tip moved)
+    # a strip that is another signal over the segment's times is left out there
+    other = np.where(ts < 2.5, _beat(ts + 0.4), _beat(ts))
+    segments = {"II": [(seg_t, _beat(seg_t), 0.9), (ts, other, 1.0)]}
+    assert _align_strips(segments, fs=fs) == {}
+    kept = next(p for p in segments["II"] if p[0].size > 1250)
+    assert kept[0].min() > seg_t.max() and kept[0].size == ts.size - 1250
+
+
+def _marked_rows(offsets: list[float]) -> np.ndarray:
+    """Three 4-segment rows (baselines 100, 250, 400; origin 20 px; segments 120 px long)
+    with a dotted time mark at each boundary, moved right by ``offsets`` (px, one per row)."""
+    prob = _ink(h=500, w=560)
+    for k, (y, off) in enumerate(zip((100, 250, 400), offsets, strict=True)):
+        prob[y - 1 : y + 2, 20:520] = 1.0
+        for b in (1, 2, 3):
+            x = 20 + b * 120 + off
+            x0 = int(np.floor(x))
+            frac = x - x0
+            rows = np.arange(y - 26, y + 26, 2)
+            prob[rows, x0] = 1.0 - frac
+            prob[rows, x0 + 1] = 1.0
+            prob[rows, x0 + 2] = frac
+        if k == 1:
+            prob[y - 40 : y + 1, 20 + 120 + 12] = 1.0  # an R wave 2 mm after a boundary
+    return prob
+
+
+def _page_of(prob: np.ndarray) -> np.ndarray:
+    """The RGB page whose dark ink is ``prob``."""
+    return np.repeat(np.round(255 * (1 - prob)).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_column_separators_place_each_row_on_the_page_time_axis() -> None:
+    prob = _marked_rows([1.0, 0.0, -0.7])
+    page = _page_of(prob)
+    # (a mark drawn at x covers x - 0.5 ... x + 1.5: its centre is x + 0.5)
+    for x, y, centre in ((141.0, 100.0, 141.5), (140.0, 250.0, 140.5), (139.3, 400.0, 139.8)):
+        assert _time_mark(page, prob, x=x, baseline=y, ppm=_PPM) == pytest.approx(centre, abs=0.1)
+    beside = prob.copy()
+    beside[210:251, 144] = 1.0  # an R wave beside the mark: which is the mark is not clear
+    assert _time_mark(_page_of(beside), beside, x=140.0, baseline=250.0, ppm=_PPM) is None
+    leads = [("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")]
+    shifts = _column_shifts(page, prob, [20.0] * 3, [100.0, 250.0, 400.0], [*leads, ("II",)],
+                            px_per_s=150.0, seg_s=[0.8] * 3 + [3.2], ppm=_PPM)  # fmt: skip
+    # each row moved as a whole, about the rows' mean; the rhythm strip is left alone
+    assert np.allclose(shifts[0], 0.9, atol=0.1) and np.allclose(shifts[2], -0.8, atol=0.1)
+    assert np.allclose(shifts[1], -0.1, atol=0.1) and shifts[3] == [0.0]
+    # an R wave on one row's mark moves that mark: the row keeps the median of its marks
+    prob[210:251, 140] = 1.0
+    again = _column_shifts(_page_of(prob), prob, [20.0] * 3, [100.0, 250.0, 400.0], leads,
+                           px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM)  # fmt: skip
+    assert np.allclose(again, shifts[:3], atol=0.15)
+    # no marks: nothing is moved
+    plain = _ink(h=500, w=560)
+    plain[[99, 100, 101, 249, 250, 251, 399, 400, 401], 20:520] = 1.0
+    assert _column_shifts(_page_of(plain), plain, [20.0] * 3, [100.0, 250.0, 400.0], leads,
+                          px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM) == [[0.0] * 4] * 3  # fmt: skip
+
+
+def test_find_pulse_follows_a_falling_edge_bent_sideways_on_a_photo() -> None:
+    # a pulse cut by the page's edge whose falling edge steps 3 px right halfway down, and
+    # faint: the row's start must not be read as a 1-mV ramp
+    prob = _ink()
+    prob[89:92, 0:18] = 1.0
+    prob[89:122, 18:20] = 1.0
+    prob[122:131, 18:20] = 0.3
+    prob[118:151, 22:24] = 1.0
+    prob[148:151, 22:400] = 1.0
+    pulse = find_pulse(prob, baseline=149.5, x_first=0, px_per_mm=_PPM, thickness=2.0)
+    assert pulse is not None and pulse.partial
+    assert 18.0 <= pulse.x_fall <= 20.0
+
+
+def _move_ink(image: np.ndarray, y0: int, y1: int, x0: int, dx: int) -> np.ndarray:
+    """``image`` with the dark ink (trace, bars, labels) of rows y0:y1 right of x0 moved
+    ``dx`` px to the right, as a photo's row can sit against the grid."""
+    out = image.copy()
+    band = out[y0:y1, x0:]
+    ink = band.max(axis=2) < 220  # (the red grid is bright in its red channel)
+    moved = np.zeros_like(ink)
+    moved[:, dx:] = ink[:, :-dx]
+    pixels = band[ink]
+    band[ink] = 255
+    band[moved] = pixels
+    return out
+
+
+def test_rows_and_the_rhythm_strip_moved_against_the_grid_are_put_back_on_one_time_axis(  # type: ignore[no-untyped-def]
+    page,
+) -> None:
+    base = sorted({lead["baseline_y"] for lead in page.truth["leads"]})
+    assert len(base) == 4
+    mid = [int(round((a + b) / 2)) for a, b in itertools.pairwise(base)]
+    x0 = int(page.truth["leads"][0]["x_start"]) + 15  # right of the pulses
+    image = _move_ink(page.image, 0, mid[0], x0, 2)  # row I 2 px (7 samples) late
+    image = _move_ink(image, mid[2], image.shape[0], x0, 3)  # the rhythm strip 3 px late
+    res = digitize(image, fs=500)
+    assert res.layout.name == "3x4+II"
+    # the separators put I back beside II and III: Einthoven holds at lag 0
+    db, lags = _einthoven(res.record)
+    assert max(map(abs, lags)) <= 1 and db > 15.0
+    # and II is one signal over the page: its strip is on row II's time axis
+    ref, est = page.reference.lead("II"), res.record.lead("II")
+
+    def lag(lo: int, hi: int) -> int:
+        def fit(k: int) -> float:
+            a, b = ref[lo : hi - 20], est[lo + k : hi - 20 + k]
+            ok = np.isfinite(a) & np.isfinite(b)
+            return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+        return max(range(0, 20), key=fit)
+
+    assert abs(lag(0, 1250) - lag(1500, 5000)) <= 1

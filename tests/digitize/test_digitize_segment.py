@@ -360,3 +360,84 @@ def test_tracker_joins_the_dashes_of_a_faint_stroke() -> None:
     _, ys = track_row(band, y_lo=0, y_hi=230, x0=0, x1=59, baseline=111.0, px_per_mm=6.4,
                       thickness=3.0)  # fmt: skip
     assert ys.min() < 5.0  # the tip (row 0); 26 when the dashes are followed
+
+
+def test_tracker_keeps_both_tips_of_a_thin_anti_aliased_qrs() -> None:
+    """The map of a QRS complex drawn with a hairline on a JPEG scan at 3.95 px/mm (real scan
+    ecg00025, lead II, first beat): its strokes, anti-aliased across two columns, fall apart
+    at the threshold into runs that do not touch ('#', '+'), linked only by faint pixels
+    ('.'), and a column's stroke breaks at single faint pixels. The trace reaches the R tip
+    (row 16) and the S tip (row 63), instead of skipping the columns between them."""
+    from ecgscan.digitize._extract import track_row
+
+    cols = {  # column: its probabilities from row 10 down (' ' 0, '.' 0.3, '+' 0.7, '#' 1)
+        30: "                        ###", 31: "                         ##.",
+        32: "                          ##+", 33: "                          ##+",
+        34: "                            #+", 35: "                            #+",
+        36: "                           ##", 37: "                           .#",
+        38: "                         ###", 39: "                        ##",
+        40: "                       #", 41: "                   .##.",
+        42: "       ####+...", 43: "      +#.########+#+.+##+###########",
+        44: "                         #######    #+###..######",
+        45: "                                                #+####",
+        46: "                                     ... ####+ .",
+        47: "                           ####+#####", 48: "                        ###",
+        49: "                        ###", 50: "                        ##",
+        51: "                       +##+", 52: "                        ##",
+        53: "                         ..", 54: "                         #",
+        55: "                        ##",
+    }  # fmt: skip
+    level = {" ": 0.0, ".": 0.3, "+": 0.7, "#": 1.0}
+    band = np.zeros((80, 80), np.float32)
+    band[34:37, :30] = 1.0  # the flat trace before and after
+    band[34:36, 56:] = 1.0
+    for x, text in cols.items():
+        band[10 : 10 + len(text), x] = [level[c] for c in text]
+    _, ys = track_row(band, y_lo=0, y_hi=80, x0=0, x1=79, baseline=35.0, px_per_mm=3.95,
+                      thickness=2.0)  # fmt: skip
+    assert ys.min() < 18.0  # the R tip; 30.5 when the tracker skips it
+    assert ys.max() > 61.0  # the S tip; 45 when skipped
+
+
+def test_runs_one_faint_pixel_apart_are_one_run() -> None:
+    """A stroke broken at the threshold by a pixel of faint ink is one run; a gap of paper
+    (probability 0), or of two faint pixels, still separates runs."""
+    from ecgscan.digitize._extract import _column_runs, _join_faint_gaps
+
+    band = np.zeros((20, 3), np.float32)
+    band[2:6, 0], band[6, 0], band[7:12, 0] = 1.0, 0.3, 1.0  # one faint pixel: joined
+    band[2:6, 1], band[7:12, 1] = 1.0, 1.0  # one pixel of paper: apart
+    band[2:6, 2], band[6:8, 2], band[8:12, 2] = 1.0, 0.3, 1.0  # two faint pixels: apart
+    cs, rs, re_ = _join_faint_gaps(band, *_column_runs(band > 0.5))
+    assert cs.tolist() == [0, 1, 1, 2, 2]
+    assert rs.tolist() == [2, 2, 7, 2, 8]
+    assert re_.tolist() == [11, 5, 11, 5, 11]
+
+
+def test_tracker_crosses_a_separator_tick() -> None:
+    """A lead separator's tick (5 mm tall, 2 px wide at 7.87 px/mm, as the renderer draws
+    it) merges with the trace into tall runs. Crossed in its middle, the trace's course is
+    kept across it; where the trace jumps from one segment to the next across the tick
+    (a boundary given in ``bars``) the tick's columns take the next segment's run. A lone
+    spike (a pacemaker's, joined at its foot on both sides) is left alone."""
+    from ecgscan.digitize._extract import trace_runs
+
+    def band_with(left: int, right: int, spike: bool = False) -> np.ndarray:
+        band = np.zeros((100, 60), np.float32)
+        band[left : left + 3, :30] = 1.0
+        band[right : right + 3, 32:] = 1.0
+        if spike:
+            band[left - 40 : left + 3, 30:32] = 1.0
+        else:
+            band[30:70, 30:32] = 1.0  # the tick
+        return band
+
+    kw = dict(y_lo=0, y_hi=100, x0=0, x1=59, baseline=50.0, px_per_mm=7.87)
+    xs, lo, hi = trace_runs(band_with(49, 49), **kw)  # type: ignore[arg-type]
+    assert np.all(hi - lo < 4)  # no column keeps the tick: 40 px tall
+    xs, lo, hi = trace_runs(band_with(35, 60), **kw)  # type: ignore[arg-type]
+    assert (hi - lo).max() > 30  # a step without a boundary: kept
+    xs, lo, hi = trace_runs(band_with(35, 60), bars=[30.5], **kw)  # type: ignore[arg-type]
+    assert lo[(xs == 30) | (xs == 31)].tolist() == [60, 60]  # the next segment's trace
+    xs, lo, hi = trace_runs(band_with(49, 49, spike=True), **kw)  # type: ignore[arg-type]
+    assert (hi - lo).max() > 30  # the spike stays

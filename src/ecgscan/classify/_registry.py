@@ -167,6 +167,28 @@ register_model(
 )
 register_model(
     ModelSpec(
+        name="signal-gru",
+        input="signal",
+        summary=(
+            "the stem of 'signal', one residual block per stage (widths 64, 128, 192), then a "
+            "bidirectional GRU (128 units per direction) over the 16x shorter sequence, its "
+            "outputs pooled over time: a convolutional-recurrent ensemble member"
+        ),
+        builder="ecgscan.train.classifier:build_signal_resnet",
+        defaults={
+            "widths": (64, 128, 192),
+            "blocks": (1, 1, 1),
+            "stem": 32,
+            "kernel": 5,
+            "dropout": 0.3,
+            "activation": "sigmoid",
+            "rnn": 128,
+        },
+        weights="signal_gru.onnx",
+    )
+)
+register_model(
+    ModelSpec(
         name="image",
         input="image",
         summary=(
@@ -196,7 +218,7 @@ register_model(
             "input are left out)"
         ),
         builder="ecgscan.classify._ensemble:fit_ensemble",
-        members=("signal", "signal-inception", "image"),
+        members=("signal", "signal-inception", "signal-gru", "image"),
         weights="ensemble.json",
     )
 )

@@ -159,11 +159,14 @@ def _pulse_in(
     if window.size == 0:
         return None
     # faint printing (thin lines on a JPEG) breaks the strokes at the usual ink level: a
-    # second look at weaker ink, across breaks of up to 2 px, with the same strict shape tests
-    for level, bridge in ((0.5, 0), (0.25, 2)):
+    # second look at weaker ink, across breaks of up to 2 px, with the same strict shape
+    # tests; a third lets a stroke step sideways by up to 0.75 mm (a photo's stroke bent by
+    # the paper or the dewarp, its lower part a few pixels off its upper part)
+    jog = max(1, int(round(0.75 * px_per_mm)))
+    for level, bridge, step in ((0.5, 0, 1), (0.25, 2, 1), (0.25, 2, jog)):
         pulse = _search_pulse(prob, window > level, x0=x0, y0=y0, baseline=baseline,
                               px_per_mm=px_per_mm, thickness=thickness, bridge=bridge,
-                              cut=cut)  # fmt: skip
+                              cut=cut, jog=step)  # fmt: skip
         if pulse is not None:
             return pulse
     return None
@@ -180,17 +183,18 @@ def _search_pulse(
     thickness: float,
     bridge: int = 0,
     cut: bool = True,
+    jog: int = 1,
 ) -> Pulse | None:
     """:func:`find_pulse` on the ink ``win`` of the search window whose corner is (x0, y0);
-    a vertical stroke goes on across breaks of up to ``bridge`` px; ``cut``: also look for a
-    pulse cut by the page's left edge."""
+    a vertical stroke goes on across breaks of up to ``bridge`` px, and its tall columns may
+    be up to ``jog`` px apart; ``cut``: also look for a pulse cut by the page's left edge."""
     tall = win.sum(axis=0)
     min_h = 2.5 * px_per_mm
     cols = np.flatnonzero(tall >= min_h)
     if cols.size == 0:
         return None
     # group adjacent columns into strokes
-    groups = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > jog) + 1)
     strokes = []
     for g in groups:
         # a stroke is the left part of the group (the trace may start right after a falling

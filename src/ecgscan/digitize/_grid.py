@@ -17,6 +17,10 @@ _MAX_PX_PER_MM = 32.0
 # this keeps a coarse photo's 5-mm squares from being read as the 1-mm grid
 _MIN_PAGE_MM = 90.0
 _MAX_PAGE_MM = 500.0
+# ...and a grid found at a scale that makes the page shorter than this is no ECG grid but a
+# periodic pattern of another kind (a page printed without grid, whose heartbeats, rows of
+# traces or a scan's moiré repeat; real scans, photos and renders measure 233-330 mm)
+_MIN_GRID_PAGE_MM = 150.0
 
 
 def grid_strength(image: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -145,7 +149,9 @@ def estimate_grid(
     Returns
     -------
     Grid or None
-        None when no grid is visible; the pipeline then falls back on the pulse or page size.
+        None when no grid is visible, or when the comb found would make the page's long side
+        shorter than 150 mm (a pattern that is not the grid: a page printed without one);
+        the pipeline then falls back on the pulse or page size.
     """
     if method != "fft":
         raise ValueError(f"unknown grid method {method!r}; expected one of: 'fft'")
@@ -169,7 +175,7 @@ def estimate_grid(
             fits.append((sx + sy, fx, fy, min(sx, sy)))
         _, px, py, conf = max(fits)
         cx = cy = conf
-    if min(cx, cy) < min_confidence:
+    if min(cx, cy) < min_confidence or long_side / max(px, py) < _MIN_GRID_PAGE_MM:
         return None
     return Grid(
         px_per_mm_x=px, px_per_mm_y=py, found=True, source=f"grid (score {min(cx, cy):.1f})"

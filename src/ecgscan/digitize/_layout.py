@@ -130,13 +130,15 @@ def _beats(off: NDArray[np.bool_], *, px_per_mm: float) -> bool:
     return bool(med >= 8 * px_per_mm and q3 <= 2.0 * q1)
 
 
-def _longest_run(cols: NDArray[np.bool_], *, px_per_mm: float) -> tuple[int, int] | None:
-    """First and last column of the longest run of ``cols`` once gaps shorter than 4 mm are
-    closed (None when no column is set)."""
+def _longest_run(
+    cols: NDArray[np.bool_], *, px_per_mm: float, gap_mm: float = 4.0
+) -> tuple[int, int] | None:
+    """First and last column of the longest run of ``cols`` once gaps shorter than ``gap_mm``
+    are closed (None when no column is set)."""
     idx = np.flatnonzero(cols)
     if idx.size == 0:
         return None
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 4 * px_per_mm) + 1)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > gap_mm * px_per_mm) + 1)
     run = max(runs, key=lambda r: r[-1] - r[0])
     return int(run[0]), int(run[-1])
 
@@ -177,6 +179,59 @@ def _line_ink_share(ink: NDArray[np.bool_], *, px_per_mm: float) -> float:
     area, width = stats[1:, cv2.CC_STAT_AREA], stats[1:, cv2.CC_STAT_WIDTH]
     total = int(area.sum())
     return float(area[width >= 5 * px_per_mm].sum()) / total if total else 0.0
+
+
+#: Tilts (rise over run) a ruled line may keep on a straightened page: the paper's edge or a
+#: frame photographed or scanned askew of the grid (about ±1.1°).
+_LINE_SLOPES = np.linspace(-0.02, 0.02, 41)
+
+
+def _ruled_line(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> bool:
+    """Whether the ink along row ``centre`` is a straight line (a page edge, a frame, a grid
+    line a print made dark) rather than a trace.
+
+    Over the longest run of columns that hold ink within 2 mm of ``centre`` (gaps under 4 mm
+    closed), some straight line through ``centre``, level or tilted by up to 1.1°, has ink
+    within 0.2 mm (at least a pixel) in 88 % or more of the inked columns; and the band's
+    ink leaves that line neither in four or more excursions 0.5 mm wide or more (median)
+    over 4 % of the columns or more (a trace's waves; grid lines crossing a ruled line are a
+    pixel or two wide) nor at beats (:func:`_beats`). An ECG trace stays on any line in 23-82 %
+    of its columns on eik-dev pages, real scans and photos; page edges and ruled lines in
+    90-100 %, and a trace printed along a ruled line leaves it at every wave.
+    """
+    import cv2
+
+    h = ink.shape[0]
+    reach = int(2 * px_per_mm)
+    y0 = max(0, centre - reach)
+    band = ink[y0 : min(h, centre + reach + 1)]
+    cols: NDArray[np.bool_] = np.asarray(band.any(axis=0))
+    span = _longest_run(cols, px_per_mm=px_per_mm)
+    if span is None or span[1] - span[0] < 10 * px_per_mm:
+        return False
+    a, b = span
+    tol = max(1, int(round(0.2 * px_per_mm)))
+    near = cv2.dilate(band[:, a : b + 1].view(np.uint8), np.ones((2 * tol + 1, 1), np.uint8))
+    inked = cols[a : b + 1]
+    xs = np.arange(b - a + 1)
+    ys = np.rint((centre - y0) + _LINE_SLOPES[:, None] * (xs - xs.mean())).astype(np.intp)
+    ok = (ys >= 0) & (ys < band.shape[0])
+    hit = np.where(ok, near[np.clip(ys, 0, band.shape[0] - 1), xs], 0).astype(bool)
+    share = (hit & inked).sum(axis=1) / max(1, int(inked.sum()))
+    k = int(np.argmax(share))
+    if share[k] < 0.88:
+        return False
+    # a trace drawn along a ruled line (or a flat, low trace) leaves it again and again: at
+    # its waves (8 % of a flat lead's columns), or at beats; the rest of a broken edge, or
+    # grid lines crossing a ruled line, do not
+    far = np.abs(np.arange(band.shape[0])[:, None] - ys[k][None, :]) > 2 * tol + 1
+    leaves = (band[:, a : b + 1] & far).any(axis=0) & inked
+    off = np.flatnonzero(leaves)
+    groups = np.split(off, np.flatnonzero(np.diff(off) > 2 * px_per_mm) + 1) if off.size else []
+    # (grid lines crossing a ruled line are a pixel or two wide, a wave 1 mm and more)
+    wide = float(np.median([g[-1] - g[0] + 1 for g in groups])) if groups else 0.0
+    waves = off.size >= 0.04 * inked.sum() and len(groups) >= 4 and wide >= 0.5 * px_per_mm
+    return not (waves or _beats(leaves, px_per_mm=px_per_mm))
 
 
 def find_rows(
@@ -220,12 +275,8 @@ def find_rows(
         centre = min(p, 8 * int(px_per_mm))
         off = np.concatenate([around[: max(0, centre - m)], around[centre + m + 1 :]]).any(axis=0)
         extent = max(1, int(ink[max(0, p - 3) : p + 4].any(axis=0).sum()))
-        widest_line = int(ink[max(0, p - 3) : p + 4].sum(axis=1).max())
-        # (a flat trace drawn thick at a low resolution also fills one line of pixels, but
-        # its beats leave it at regular intervals)
-        straight = off.sum() < 0.005 * extent or (
-            widest_line >= 0.95 * extent and not _beats(np.asarray(off), px_per_mm=px_per_mm)
-        )
+        # (a straight line, level or tilted, that no beats leave: _ruled_line)
+        straight = off.sum() < 0.005 * extent or _ruled_line(ink, int(p), px_per_mm=px_per_mm)
         wander.append(0.0 if straight else (far - near) / max(far, 1))
     peaks = peaks[np.asarray(wander, dtype=np.float64) >= 0.05] if len(peaks) else peaks
     rows: list[RowGeometry] = []
@@ -247,10 +298,15 @@ def find_rows(
         rows.append(RowGeometry(float(p), lo, hi, x_first, x_last, coverage))
     if not rows:
         return []
-    widest = max(r.x_last - r.x_first for r in rows)
+    ref = max(rows, key=lambda r: r.x_last - r.x_first)
+    widest = ref.x_last - ref.x_first
     # a trace whose baseline wanders far from its row's centre leaves the band its extent
-    # was measured in: the long strokes that pass through the row's centre find the rest
+    # was measured in: the long strokes that pass through the row's centre find the rest;
+    # and rows print side by side, so a row still shorter than 3/4 of the widest is not
+    # ended by a faded stretch of up to 12 mm within the widest row's span
     centres = [r.center for r in rows]
+    beside = np.zeros(w, dtype=bool)
+    beside[max(0, int(ref.x_first - 2 * px_per_mm)) : int(ref.x_last + 2 * px_per_mm) + 1] = True
     for i, r in enumerate(rows):
         if r.x_last - r.x_first >= 0.9 * widest:
             continue
@@ -260,6 +316,16 @@ def find_rows(
             ink[lo:hi], r.center - lo, px_per_mm=px_per_mm
         )
         span = _longest_run(cols, px_per_mm=px_per_mm)
+        if span is None or span[1] - span[0] < 0.75 * widest:
+            # (in a band halfway to the neighbours, as wide on a free side as on the other)
+            gaps = [abs(c - r.center) / 2 for c in centres if c != r.center] or [12 * px_per_mm]
+            up = (r.center - centres[i - 1]) / 2 if i > 0 else min(gaps)
+            down = (centres[i + 1] - r.center) / 2 if i + 1 < len(rows) else min(gaps)
+            a, b = max(0, int(r.center - up)), int(r.center + down) + 1
+            cols |= np.asarray(ink[a:b].any(axis=0))
+            wide = _longest_run(cols & beside, px_per_mm=px_per_mm, gap_mm=12.0)
+            if span is None or (wide is not None and wide[1] - wide[0] > span[1] - span[0]):
+                span = wide
         if span is not None and span[1] - span[0] > r.x_last - r.x_first:
             r.x_first, r.x_last = span
             r.coverage = float(np.mean(cols[span[0] : span[1] + 1])) * (span[1] - span[0]) / w
@@ -285,15 +351,31 @@ def separator_score(
     y0, y1 = int(max(0, baseline - 6 * px_per_mm)), int(min(h, baseline + 6 * px_per_mm))
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    win = prob[y0:y1, x0:x1] > 0.5
-    best = 0
-    for col in win.T:
-        idx = np.flatnonzero(col)
-        if idx.size == 0:
-            continue
-        splits = np.flatnonzero(np.diff(idx) > 1) + 1
-        best = max(best, max(len(r) for r in np.split(idx, splits)))
-    return best / px_per_mm
+    first, last = _longest_vertical_runs(prob[y0:y1, x0:x1] > 0.5)
+    return float(np.max(last - first + 1)) / px_per_mm
+
+
+def _longest_vertical_runs(
+    win: NDArray[np.bool_],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """First and last row of the longest run of ink in every column of ``win`` (the upper
+    one of equally long runs; ``(0, -1)``, an empty run, in a column without ink)."""
+    h, w = win.shape
+    padded = np.zeros((w, h + 2), dtype=np.int8)
+    padded[:, 1:-1] = win.T
+    edges = np.diff(padded, axis=1)
+    cs, rs = np.nonzero(edges == 1)  # run starts, column by column, top to bottom
+    _, re_ = np.nonzero(edges == -1)  # and their ends (one past the last row)
+    first = np.zeros(w, dtype=np.int64)
+    last = np.full(w, -1, dtype=np.int64)
+    if cs.size:
+        length = re_ - rs
+        # the longest run of each column, the upper one first among equals
+        order = np.lexsort((rs, -length, cs))
+        keep = order[np.concatenate(([True], np.diff(cs[order]) != 0))]
+        first[cs[keep]] = rs[keep]
+        last[cs[keep]] = re_[keep] - 1
+    return first, last
 
 
 def separator_columns(
@@ -309,16 +391,10 @@ def separator_columns(
     y0, y1 = int(max(0, baseline - 6 * px_per_mm)), int(min(h, baseline + 6 * px_per_mm))
     if x1 <= x0 or y1 <= y0:
         return None
-    win = prob[y0:y1, x0:x1] > 0.5
-    tall = []
-    spans = {}
-    for j, col in enumerate(win.T):
-        idx = np.flatnonzero(col)
-        if idx.size:
-            run = max(np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1), key=len)
-            if len(run) >= 2.0 * px_per_mm:
-                tall.append(j)
-                spans[j] = (int(run[0]), int(run[-1]))
+    first, last = _longest_vertical_runs(prob[y0:y1, x0:x1] > 0.5)
+    long = last - first + 1 >= 2.0 * px_per_mm
+    tall = np.flatnonzero(long).tolist()
+    spans = {j: (int(first[j]), int(last[j])) for j in tall}
     if len(tall) < 2:  # a single tall column is a QRS stroke, not a bar
         return None
     blocks = np.split(np.array(tall), np.flatnonzero(np.diff(tall) > 1) + 1)
@@ -863,16 +939,23 @@ def find_labels(
         Per row and segment, the word found there (``None`` when none), with its scores for
         every lead name (:func:`read_label`). A word counts when it starts between 6 mm before
         and 10 mm after the segment's start, within the row's band and 14 mm of its baseline;
-        the best-reading one is kept.
+        the best-reading one is kept. The lead separators at the segments' starts
+        (:func:`separator_columns`) are left out of the ink first: a name printed against
+        its bar would otherwise join it into one mark too tall for a word.
     """
     ink = prob > 0.5
-    lab, _, words = _words(ink, px_per_mm=px_per_mm)
-    out: list[list[LeadLabel | None]] = []
-    read: dict[int, LeadLabel] = {}
     for r, xs in zip(rows, starts, strict=True):
-        found: list[LeadLabel | None] = []
+        for x in xs[1:]:
+            bar = separator_columns(prob, x=x, baseline=r.center, px_per_mm=px_per_mm)
+            if bar is not None:
+                ink[bar[2] : bar[3] + 1, bar[0] : bar[1] + 1] = False
+    lab, _, words = _words(ink, px_per_mm=px_per_mm)
+    read: dict[int, LeadLabel] = {}
+    slots: list[list[list[LeadLabel]]] = []
+    for r, xs in zip(rows, starts, strict=True):
+        row_slots: list[list[LeadLabel]] = []
         for x in xs:
-            best: LeadLabel | None = None
+            cands: list[LeadLabel] = []
             for i, (ks, (x0, y0, x1, y1)) in enumerate(words):
                 cy = (y0 + y1) / 2
                 if not (x - 6 * px_per_mm <= x0 <= x + 10 * px_per_mm):
@@ -888,9 +971,22 @@ def find_labels(
                         pixels=(yy + y0, xx + x0),
                         crowded=_crowded(lab, ks, (x0, y0, x1, y1)),
                     )
-                if best is None or read[i].score > best.score:
-                    best = read[i]
-            found.append(best)
+                cands.append(read[i])
+            row_slots.append(cands)
+        slots.append(row_slots)
+    # a page prints its lead names in one font: where several words read well, a mark of
+    # another height (a piece of trace that reads as "I") is not a name
+    tops = [max(c, key=lambda lbl: lbl.score) for rs in slots for c in rs if c]
+    good = [lbl.bbox[3] - lbl.bbox[1] + 1 for lbl in tops if lbl.score >= 0.6]
+    size = float(np.median(good)) if len(good) >= 3 else None
+    out: list[list[LeadLabel | None]] = []
+    for row_slots in slots:
+        found: list[LeadLabel | None] = []
+        for cands in row_slots:
+            if size is not None:
+                fits = [c for c in cands if 0.8 <= (c.bbox[3] - c.bbox[1] + 1) / size <= 1.25]
+                cands = fits or cands
+            found.append(max(cands, key=lambda lbl: lbl.score) if cands else None)
         out.append(found)
     return out
 

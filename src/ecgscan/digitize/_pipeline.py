@@ -302,6 +302,249 @@ def _row_origins(
     return origins, falls, on_axis
 
 
+def _time_mark(
+    image: NDArray[np.uint8],
+    prob: NDArray[np.float32],
+    *,
+    x: float,
+    baseline: float,
+    ppm: float,
+) -> float | None:
+    """Sub-pixel x of a printed time mark crossing a row near ``x``: a column separator (a
+    short bar, or a dotted or solid line down the page) printed at a segment boundary.
+
+    Marks are often fainter than the traces (a dotted grey line), so they are looked for on
+    the page ``image`` (RGB; its brightest channel, in which coloured grid lines are pale),
+    in a window 1.2 mm either side of ``x`` and 5 mm either side of the ``baseline``, less
+    the lines the trace runs along (ink of ``prob`` across half the window). The mark is the
+    column whose darkness (0 on the window's paper, 1 at its darkest ink) sums to at least
+    15 % of those lines (a dotted line is half ink), with no other column coming within 60 %
+    of it (a QRS stroke beside it, a word, a dark grid line: no clear mark) and dark both
+    well above and well below the baseline (a mark crosses the row; a stroke beside a
+    boundary goes one way as a rule). Its x is the median over those lines of the mark's
+    centroid (its columns, those within half its peak, and one either side); None without
+    such a mark.
+    """
+    h, w = prob.shape
+    x0, x1 = int(max(0, x - 1.2 * ppm)), int(min(w, x + 1.2 * ppm + 1))
+    y0, y1 = int(max(0, baseline - 5 * ppm)), int(min(h, baseline + 5 * ppm))
+    if x1 - x0 < 5 or y1 - y0 < 4 * ppm:
+        return None
+    bright = image[y0:y1, x0:x1].max(axis=2).astype(np.float64)
+    free = np.mean(prob[y0:y1, x0:x1] > 0.5, axis=1) <= 0.5  # lines without the trace
+    if free.sum() < 3 * ppm:
+        return None
+    paper, ink = float(np.median(bright[free])), float(bright.min())
+    if paper - ink < 30.0:
+        return None  # no ink in the window
+    dark = np.clip((paper - bright[free]) / (paper - ink), 0.0, 1.0)
+    count = dark.sum(axis=0)
+    excess = count - float(np.median(count))
+    m = int(np.argmax(excess))
+    lo = hi = m  # the mark's columns: those within half its peak (a bar is a few wide)
+    while lo > 0 and excess[lo - 1] >= 0.5 * excess[m]:
+        lo -= 1
+    while hi < excess.size - 1 and excess[hi + 1] >= 0.5 * excess[m]:
+        hi += 1
+    if lo == 0 or hi == excess.size - 1:
+        return None  # at the window's edge: not centred on a mark
+    rest = excess.copy()
+    rest[max(0, lo - 2) : hi + 3] = 0.0
+    strength = float(np.clip(excess[lo - 1 : hi + 2], 0.0, None).sum())
+    if strength < 0.15 * dark.shape[0] or float(rest.max()) > 0.6 * float(excess[m]):
+        return None
+    ys = np.arange(y0, y1)[free]
+    part = dark[:, lo - 1 : hi + 2]
+    stroke = part.max(axis=1) > 0.3
+    gap = 1.5 * ppm
+    above, below = stroke[ys < baseline - gap].sum(), stroke[ys > baseline + gap].sum()
+    if min(above, below) < 0.05 * dark.shape[0]:
+        return None
+    # the mark's centre on each line it crosses, then their median: a trace stroke that
+    # touches the mark on a few lines does not pull it
+    wts = np.clip(part[stroke] - np.median(dark[stroke], axis=1, keepdims=True), 0.0, None)
+    mass = wts.sum(axis=1)
+    good = mass > 0
+    if not good.any():
+        return None
+    centres = (wts[good] @ np.arange(part.shape[1], dtype=np.float64)) / mass[good]
+    return float(x0 + lo - 1) + float(np.median(centres))
+
+
+def _column_shifts(
+    image: NDArray[np.uint8],
+    prob: NDArray[np.float32],
+    origins: list[float],
+    baselines: list[float],
+    row_leads: list[tuple[str, ...]],
+    *,
+    px_per_s: float,
+    seg_s: list[float],
+    ppm: float,
+) -> list[list[float]]:
+    """Per row and column, how far (px) the row's trace sits right of where its origin puts it.
+
+    The rows of a page are printed at once, so a column separator printed across them marks
+    one instant on every row; on photographed pages it is not at the same x on every row
+    once the grid is straightened (the trace and the grid are not one: paper skew under the
+    print head, the paper's stretch), and neither are the rows' traces (the straightened
+    grid itself is even to a few hundredths of a pixel across the rows). The separators
+    (:func:`_time_mark`, on the page ``image`` with the ink map ``prob``) at each boundary
+    between segments are located to a fraction of a pixel on the multi-lead rows; each
+    row's offset at a boundary is its mark's distance from its own expected boundary less
+    the rows' mean (the page's time axis stays where the pulses put it). Offsets over
+    0.35 mm are not believed (a stroke or a word taken for the mark); a boundary needs
+    marks on at least two rows and half of them. A row's offset is a constant (the rows
+    are offset as wholes on the photographed pages seen): the median of its offsets at
+    the boundaries, when it has two or more (a QRS stroke that lies on a mark moves it;
+    the pulses' own scatter is not used, it is noise at this scale). Zero where nothing is
+    known.
+    """
+    n = len(origins)
+    shifts = [[0.0] * len(leads) for leads in row_leads]
+    grid_rows = [i for i in range(n) if len(row_leads[i]) >= 2]
+    if len(grid_rows) < 2:
+        return shifts
+    ncol = max(len(row_leads[i]) for i in grid_rows)
+    offsets: dict[tuple[int, int], float] = {}
+    for b in range(1, ncol):
+        found: dict[int, float] = {}
+        for i in grid_rows:
+            if len(row_leads[i]) != ncol:
+                continue
+            expect = origins[i] + b * seg_s[i] * px_per_s
+            mark = _time_mark(image, prob, x=expect, baseline=baselines[i], ppm=ppm)
+            if mark is not None:
+                found[i] = mark - expect
+        while len(found) >= max(2, (len(grid_rows) + 1) // 2):
+            mean = float(np.mean(list(found.values())))
+            worst = max(found, key=lambda k: abs(found[k] - mean))
+            if abs(found[worst] - mean) <= 0.35 * ppm:
+                offsets.update({(i, b): d - mean for i, d in found.items()})
+                break
+            del found[worst]
+    for i in grid_rows:
+        mine = [offsets[i, b] for b in range(1, ncol) if (i, b) in offsets]
+        if len(mine) >= 2:  # (one mark alone may be a stroke that lies on it)
+            shifts[i] = [float(np.median(mine))] * len(row_leads[i])
+    return shifts
+
+
+_Part = tuple[NDArray[np.float64], NDArray[np.float64], float]
+
+
+def _strip_lag(
+    strip: _Part, part: _Part, *, fs: float, max_lag: int
+) -> tuple[float, float, float] | None:
+    """How many samples ``strip`` runs early against ``part`` (the same lead's grid segment)
+    over their common samples, to a fraction of a sample: the peak of their correlation
+    coefficient over integer lags up to ``max_lag``, refined by a parabola through the peak
+    and its neighbours. Returns (lag, correlation at the peak, correlation at lag 0), or None
+    when they share less than half a second of finite samples."""
+    ks, kp = np.round(strip[0] * fs).astype(np.int64), np.round(part[0] * fs).astype(np.int64)
+    lo, hi = int(kp.min()), int(kp.max())
+    if hi - lo < 0.5 * fs:
+        return None
+    # both on one dense sample axis over the segment's span (and max_lag either side)
+    base = lo - max_lag
+    n = hi - lo + 1 + 2 * max_lag
+    a = np.full(n, np.nan)
+    b = np.full(n, np.nan)
+    on = (ks >= base) & (ks < base + n)
+    a[ks[on] - base] = strip[1][on]
+    b[kp - base] = part[1]
+    grid = b[max_lag : n - max_lag]
+    corr = np.full(2 * max_lag + 1, -1.0)
+    for j, lag in enumerate(range(-max_lag, max_lag + 1)):
+        # the strip's sample k shows the grid's sample k + lag (lag > 0: the strip is early)
+        s = a[max_lag - lag : n - max_lag - lag]
+        ok = np.isfinite(s) & np.isfinite(grid)
+        if ok.sum() < 0.5 * fs:
+            continue
+        x, y = s[ok] - s[ok].mean(), grid[ok] - grid[ok].mean()
+        den = float(np.sqrt(np.sum(x * x) * np.sum(y * y)))
+        corr[j] = float(np.sum(x * y)) / den if den > 0 else -1.0
+    m = int(np.argmax(corr))
+    if corr[m] <= -1.0:
+        return None
+    off = 0.0
+    if 0 < m < corr.size - 1:
+        c0, c1, c2 = corr[m - 1 : m + 2]
+        den = c0 - 2.0 * c1 + c2
+        off = float(np.clip(0.5 * (c0 - c2) / den, -0.5, 0.5)) if den < 0 else 0.0
+    return m - max_lag + off, float(corr[m]), float(corr[max_lag])
+
+
+def _align_strips(
+    segments: dict[str, list[_Part]],
+    *,
+    fs: float,
+    max_shift: float = 0.04,
+    min_corr: float = 0.8,
+) -> dict[str, float]:
+    """Put each rhythm strip on the time axis of the same lead's grid segment(s).
+
+    A rhythm strip and the grid segment of its lead are the same signal at the same times,
+    printed on different rows; on photographed pages the rows' traces can sit a fraction of a
+    millimetre apart in x against the grid they were straightened by, so the two disagree by
+    a few samples and their blend blurs every QRS. The strip's lag against each segment is
+    measured by correlation to a fraction of a sample (:func:`_strip_lag`); when the fit is
+    good (correlation at least ``min_corr`` at a lag within ``max_shift`` s) the strip is
+    resampled by the segments' mean lag; when it is not, the two disagree (a mistraced
+    stretch or a different signal) and the strip is left out over the segment's times, so
+    the segment alone is kept there. Changes ``segments`` in place.
+
+    Returns
+    -------
+    dict
+        Per lead whose strip was moved, the shift applied in samples (positive: the strip was
+        early and now starts later).
+    """
+    spans = [float(ts[-1] - ts[0]) for parts in segments.values() for ts, _, _ in parts if ts.size]
+    longest = max(spans, default=0.0)
+    max_lag = max(1, int(round(max_shift * fs)))
+    moved: dict[str, float] = {}
+    for lead, parts in segments.items():
+        strips = [p for p in parts if p[0].size and float(p[0][-1] - p[0][0]) > 0.75 * longest]
+        grid = [p for p in parts if all(p is not q for q in strips)]
+        if not strips or not grid or len(strips) == len(parts):
+            continue
+        new_parts = [p for p in parts if all(p is not q for q in strips)]
+        for strip in strips:
+            ts, mv, w = strip
+            lags, weights = [], []
+            drop = np.zeros(ts.size, dtype=bool)
+            for part in grid:
+                fit = _strip_lag(strip, part, fs=fs, max_lag=max_lag)
+                if fit is None:
+                    continue
+                lag, peak, _ = fit
+                if peak >= min_corr and abs(lag) < max_lag - 0.5:
+                    lags.append(lag)
+                    weights.append(float(part[0].size))
+                else:  # the two disagree: the segment alone speaks for its times
+                    drop |= (ts >= part[0][0] - 0.5 / fs) & (ts <= part[0][-1] + 0.5 / fs)
+            if lags:
+                shift = float(np.average(lags, weights=weights))
+                if abs(shift) >= 0.25:
+                    ok = np.isfinite(mv)
+                    if ok.sum() >= 2:
+                        # the strip's value at ts is what it drew shift samples earlier
+                        t_src = ts - shift / fs
+                        inside = (t_src >= ts[ok][0]) & (t_src <= ts[ok][-1])
+                        mv = np.where(inside, np.interp(t_src, ts[ok], mv[ok]), np.nan)
+                        gaps = ~np.isfinite(strip[1])
+                        if gaps.any():  # keep its unknown stretches unknown
+                            near = np.interp(t_src, ts, gaps.astype(np.float64)) > 0
+                            mv[near] = np.nan
+                        moved[lead] = shift
+            if drop.any():
+                ts, mv = ts[~drop], mv[~drop]
+            new_parts.append((ts, mv, w))
+        segments[lead] = new_parts
+    return moved
+
+
 def digitize(
     image: Any,
     *,
@@ -489,8 +732,9 @@ def digitize(
         band = maps.band(trace_prob, r.y_lo, r.y_hi, center=r.center,
                          centers=[q.center for q in rows])  # fmt: skip
         reach = int(6 * grid.px_per_mm_y)
-        for c in range(1, max(1, len(leads))):
-            xb = t0 + c * (dur / len(leads)) * px_per_s
+        # the segment boundaries, where a thin separator tick the map keeps may stand
+        bounds = [t0 + c * (dur / len(leads)) * px_per_s for c in range(1, max(1, len(leads)))]
+        for xb in bounds:
             bar = separator_columns(prob, x=xb, baseline=r.center, px_per_mm=grid.px_per_mm_x)
             if bar is not None:
                 if band.base is not None:
@@ -502,7 +746,7 @@ def digitize(
                 band[bottom + reach :, c0:c1] = 0.0
         run_x, run_lo, run_hi = trace_runs(
             band, y_lo=0, y_hi=band.shape[0], x0=x_start, x1=x_end, baseline=r.center - r.y_lo,
-            px_per_mm=grid.px_per_mm_y,
+            px_per_mm=grid.px_per_mm_y, bars=bounds,
         )  # fmt: skip
         xs, ys = runs_to_points(band, run_x, run_lo, run_hi, thickness=thickness)
         ys = ys + r.y_lo
@@ -522,12 +766,18 @@ def digitize(
         layout_rows.append(Row(baseline=float(zero_y), x_start=float(t0), x_end=float(x_end),
                                leads=tuple(leads), pulse=p is not None))  # fmt: skip
         traced.append((r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs))
+    # where the column separators put each row's segments against the rows' shared origin
+    col_shifts = _column_shifts(
+        img, prob, [row[1] for row in traced], [r.center for r in rows], row_leads,
+        px_per_s=px_per_s, seg_s=[row[2] / max(1, len(row[3])) for row in traced],
+        ppm=grid.px_per_mm_x,
+    )  # fmt: skip
     # the samples' columns to a fraction of a sample, where the drawing's vertices show:
     # rows on the page's common time axis pool their evidence, other rows use their own
     on_axis = [on and row[-1] is not None for row, on in zip(traced, on_axis, strict=True)]
     pooled = [row[-1] for row, on in zip(traced, on_axis, strict=True) if on]
     page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
-    for row, on in zip(traced, on_axis, strict=True):
+    for row, on, row_shift in zip(traced, on_axis, col_shifts, strict=True):
         r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs = row
         if not leads or xs.size < 2:
             continue
@@ -541,7 +791,8 @@ def digitize(
             lo_x, hi_x = t0 + c * seg * px_per_s, t0 + (c + 1) * seg * px_per_s
             in_seg = (xs >= lo_x - 0.5) & (xs < hi_x + 0.5)
             # the samples are the knots of the polyline whose drawing matches the ink
-            ts, mv = sample_trace(run_xf, upper, lower, x_origin=t0 + phase, zero_y=zero_y,
+            ts, mv = sample_trace(run_xf, upper, lower, x_origin=t0 + phase + row_shift[c],
+                                  zero_y=zero_y,
                                   px_per_s=px_per_s, px_per_mv=px_per_mv, t_start=c * seg,
                                   t_end=(c + 1) * seg, fs=fs, radius=radius,
                                   init=(xs[in_seg], ys[in_seg]))  # fmt: skip
@@ -570,6 +821,8 @@ def digitize(
         layout_rows[i] = dataclasses.replace(layout_rows[i], leads=(now,))
         strips = ",".join(lds[0] for lds in row_leads if len(lds) == 1)
         layout_name = layout_name.split("+")[0] + "+" + strips
+    # a rhythm strip is its lead's grid segment again at the same times: on that time axis
+    _align_strips(segments, fs=fs)
 
     signal = np.full((n_out, len(LEADS)), np.nan)
     quality: dict[str, LeadQuality] = {}

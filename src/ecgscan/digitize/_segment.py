@@ -293,6 +293,9 @@ def _session(path: str) -> Any:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(os.environ.get("ECGSCAN_THREADS", "2"))
     opts.inter_op_num_threads = 1
+    # idle threads sleep instead of spinning: a quarter less CPU time for the same run on
+    # 2 threads, and no core held busy between calls on a shared machine
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
@@ -330,7 +333,9 @@ def unet_maps(
     small = cv2.copyMakeBorder(
         small, 0, (-sh) % multiple, 0, (-sw) % multiple, cv2.BORDER_REPLICATE
     )
-    x = small.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    # channels first, contiguous (as the runtime takes it), scaled in place
+    x = np.ascontiguousarray(small.transpose(2, 0, 1)).astype(np.float32)[None]
+    x /= 255.0
     out = sess.run(None, {sess.get_inputs()[0].name: x})[0][0]
     oh, ow = -(-sh // stride), -(-sw // stride)
     # output cell i covers input rows [i·stride, (i+1)·stride): map the cell grid onto the page
@@ -402,16 +407,21 @@ def own_row(
     others = [c for c in centers if abs(c - center) > 1e-6]
     if offset is None or not others:
         return band
-    zero = offset[y_lo:y_hi] + np.arange(y_lo, y_hi, dtype=np.float32)[:, None]
+    # only ink can be erased: the maps are read at the band's nonzero pixels alone
+    at = np.flatnonzero(band > 0)  # (flat indices into the band)
+    if at.size == 0:
+        return band
+    w = band.shape[1]
+    zero = np.ravel(offset[y_lo:y_hi])[at] + (at // w + y_lo).astype(np.float32)
     foreign = np.zeros(zero.shape, dtype=bool)
     for c in others:  # zero line clearly the neighbour's
         foreign |= np.abs(zero - np.float32(c)) < np.float32(reach * abs(c - center))
     if net is not None:
-        foreign &= net[y_lo:y_hi] > 0.3
+        foreign &= np.ravel(net[y_lo:y_hi])[at] > 0.3
     if not foreign.any():
         return band
-    out = band.copy()
-    out[foreign] = 0.0
+    out = np.array(band, order="C")  # (C-ordered: the flat indices hold)
+    out.reshape(-1)[at[foreign]] = 0.0
     return out
 
 

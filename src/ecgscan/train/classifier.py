@@ -176,7 +176,10 @@ class SignalResNet(nn.Module):
     Stem (stride-2 conv, two convs, max-pool: ×4 shorter), stages of residual blocks (each
     after the first halves the length), global average + max pooling, and one linear head per
     output group. ``block='inception'`` replaces each residual block by a residual pair of
-    inception modules with parallel ``kernels`` (at a quarter of ``fs`` and less).
+    inception modules with parallel ``kernels`` (at a quarter of ``fs`` and less). ``rnn > 0``
+    adds a bidirectional GRU of ``rnn`` units per direction over the last stage's sequence
+    (a convolutional-recurrent network); the heads then read the mean and maximum over time of
+    the GRU's outputs instead of the convolutional features.
     :meth:`forward` returns scores (logits for ``'sigmoid'``); :meth:`probabilities` maps them
     to probabilities.
     """
@@ -194,8 +197,11 @@ class SignalResNet(nn.Module):
         activation: str = "sigmoid",
         block: str = "residual",
         kernels: Sequence[int] = (3, 9, 19),
+        rnn: int = 0,
     ) -> None:
         super().__init__()
+        if rnn < 0:
+            raise EcgscanError(f"rnn (GRU units per direction) must be >= 0, got {rnn}")
         if block not in BLOCKS:
             raise EcgscanError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
         if any(k < 1 or k % 2 == 0 for k in kernels) or not kernels:
@@ -232,6 +238,8 @@ class SignalResNet(nn.Module):
                     layers.append(_Block(c, w, kernel if i == 0 else max(3, kernel - 2), stride))
                 c = w
         self.body = nn.Sequential(*layers)
+        self.rnn = nn.GRU(c, rnn, batch_first=True, bidirectional=True) if rnn else None
+        c = 2 * rnn if rnn else c
         self.dropout = nn.Dropout(dropout)
         self.head = nn.ModuleDict({k: nn.Linear(2 * c, n) for k, n in heads.items()})
         self.gev = (
@@ -240,6 +248,8 @@ class SignalResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.body(self.stem(x))
+        if self.rnn is not None:  # (batch, channels, time) → (batch, 2 * rnn, time)
+            h = self.rnn(h.transpose(1, 2))[0].transpose(1, 2)
         h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
         h = self.dropout(h)
         return {k: head(h) for k, head in self.head.items()}

@@ -271,14 +271,15 @@ def test_a_rhythm_strip_is_moved_onto_its_grid_segment_or_left_out_where_they_di
     assert kept[0].min() > seg_t.max() and kept[0].size == ts.size - 1250
 
 
-def _marked_rows(offsets: list[float]) -> np.ndarray:
+def _marked_rows(offsets: list[float] | list[tuple[float, float, float]]) -> np.ndarray:
     """Three 4-segment rows (baselines 100, 250, 400; origin 20 px; segments 120 px long)
-    with a dotted time mark at each boundary, moved right by ``offsets`` (px, one per row)."""
+    with a dotted time mark at each boundary, moved right by ``offsets`` (px, one per row,
+    or one per row and boundary)."""
     prob = _ink(h=500, w=560)
     for k, (y, off) in enumerate(zip((100, 250, 400), offsets, strict=True)):
         prob[y - 1 : y + 2, 20:520] = 1.0
         for b in (1, 2, 3):
-            x = 20 + b * 120 + off
+            x = 20 + b * 120 + (off if isinstance(off, float) else off[b - 1])
             x0 = int(np.floor(x))
             frac = x - x0
             rows = np.arange(y - 26, y + 26, 2)
@@ -315,6 +316,11 @@ def test_column_separators_place_each_row_on_the_page_time_axis() -> None:
     again = _column_shifts(_page_of(prob), prob, [20.0] * 3, [100.0, 250.0, 400.0], leads,
                            px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM)  # fmt: skip
     assert np.allclose(again, shifts[:3], atol=0.15)
+    # a row whose marks drift along it (paper stretched under the print head) is not moved
+    # as a whole: its offset is within its marks' spread
+    drift = _marked_rows([(0.0, 0.3, 1.2), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)])
+    assert _column_shifts(_page_of(drift), drift, [20.0] * 3, [100.0, 250.0, 400.0], leads,
+                          px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM) == [[0.0] * 4] * 3  # fmt: skip
     # no marks: nothing is moved
     plain = _ink(h=500, w=560)
     plain[[99, 100, 101, 249, 250, 251, 399, 400, 401], 20:520] = 1.0

@@ -397,8 +397,9 @@ def _column_shifts(
     marks on at least two rows and half of them. A row's offset is a constant (the rows
     are offset as wholes on the photographed pages seen): the median of its offsets at
     the boundaries, when it has two or more (a QRS stroke that lies on a mark moves it;
-    the pulses' own scatter is not used, it is noise at this scale). Zero where nothing is
-    known.
+    the pulses' own scatter is not used, it is noise at this scale) and it exceeds twice
+    their median deviation from it (else the marks disagree, or the offset drifts along
+    the row). Zero where nothing is known.
     """
     n = len(origins)
     shifts = [[0.0] * len(leads) for leads in row_leads]
@@ -425,8 +426,13 @@ def _column_shifts(
             del found[worst]
     for i in grid_rows:
         mine = [offsets[i, b] for b in range(1, ncol) if (i, b) in offsets]
-        if len(mine) >= 2:  # (one mark alone may be a stroke that lies on it)
-            shifts[i] = [float(np.median(mine))] * len(row_leads[i])
+        # (one mark alone may be a stroke that lies on it; an offset within twice its marks'
+        # median deviation is their noise or a drift along the row, which a constant cannot
+        # follow)
+        if len(mine) >= 2:
+            mid = float(np.median(mine))
+            if abs(mid) > 2.0 * float(np.median(np.abs(np.subtract(mine, mid)))):
+                shifts[i] = [mid] * len(row_leads[i])
     return shifts
 
 

@@ -71,10 +71,12 @@ def _einthoven_lagged(record: Record, max_lag: int = 10) -> tuple[float, int, in
         return out
 
     best = (float("nan"), 0, 0)
-    for a in range(-max_lag, max_lag + 1):
+    lags = range(-max_lag, max_lag + 1)
+    iiis = {b: shifted(iii, b) for b in lags}
+    for a in lags:
         x = shifted(i, a)
-        for b in range(-max_lag, max_lag + 1):
-            db = _einthoven(x, ii, shifted(iii, b))
+        for b in lags:
+            db = _einthoven(x, ii, iiis[b])
             if np.isfinite(db) and not db <= best[0]:
                 best = (db, a, b)
     return best

@@ -103,6 +103,15 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 # ------------------------------------------------------------------------ built-in models
+#: The hyper-parameters of 'signal'; its variants below name what they change.
+_SIGNAL: dict[str, Any] = {
+    "widths": (64, 128, 192),
+    "blocks": (2, 2, 2),
+    "stem": 32,
+    "kernel": 5,
+    "dropout": 0.3,
+    "activation": "sigmoid",
+}
 register_model(
     ModelSpec(
         name="signal",
@@ -112,14 +121,7 @@ register_model(
             "the 11 Challenge labels and the 5 PTB-XL diagnostic superclasses"
         ),
         builder="ecgscan.train.classifier:build_signal_resnet",
-        defaults={
-            "widths": (64, 128, 192),
-            "blocks": (2, 2, 2),
-            "stem": 32,
-            "kernel": 5,
-            "dropout": 0.3,
-            "activation": "sigmoid",
-        },
+        defaults=dict(_SIGNAL),
         weights="signal.onnx",
     )
 )
@@ -152,16 +154,7 @@ register_model(
             "kernels of 3, 9 and 19 samples after the ×4 stem): a diverse ensemble member"
         ),
         builder="ecgscan.train.classifier:build_signal_resnet",
-        defaults={
-            "widths": (64, 128, 192),
-            "blocks": (1, 1, 1),
-            "stem": 32,
-            "kernel": 5,
-            "dropout": 0.3,
-            "activation": "sigmoid",
-            "block": "inception",
-            "kernels": (3, 9, 19),
-        },
+        defaults={**_SIGNAL, "blocks": (1, 1, 1), "block": "inception", "kernels": (3, 9, 19)},
         weights="signal_inception.onnx",
     )
 )
@@ -175,15 +168,7 @@ register_model(
             "outputs pooled over time: a convolutional-recurrent ensemble member"
         ),
         builder="ecgscan.train.classifier:build_signal_resnet",
-        defaults={
-            "widths": (64, 128, 192),
-            "blocks": (1, 1, 1),
-            "stem": 32,
-            "kernel": 5,
-            "dropout": 0.3,
-            "activation": "sigmoid",
-            "rnn": 128,
-        },
+        defaults={**_SIGNAL, "blocks": (1, 1, 1), "rnn": 128},
         weights="signal_gru.onnx",
     )
 )

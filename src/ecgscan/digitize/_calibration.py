@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ._layout import _longest_run
 from ._result import Calibration
 
 __all__ = ["Pulse", "calibrate", "find_end_pulse", "find_pulse"]
@@ -200,11 +201,11 @@ def _search_pulse(
         # a stroke is the left part of the group (the trace may start right after a falling
         # edge and merge with it)
         g = g[: int(2 * thickness) + 2]
-        filled = win[:, g].any(axis=1)
-        idx = np.flatnonzero(filled)
-        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1 + bridge) + 1)
-        run = max(runs, key=lambda r: r[-1] - r[0])
-        top, bottom = float(run[0]) + y0, float(run[-1]) + y0
+        # (its rows: every column of g holds ink; gaps of up to `bridge` px closed)
+        run = _longest_run(np.asarray(win[:, g].any(axis=1)), px_per_mm=1.0, gap_mm=1.0 + bridge)
+        if run is None:
+            continue
+        top, bottom = float(run[0]) + y0, float(run[1]) + y0
         if bottom - top < min_h or abs(bottom - baseline) > 6 * px_per_mm:
             continue
         # the stroke's centre: ink right of a falling edge may belong to the trace that

@@ -103,12 +103,16 @@ def _bridge_dashes(
     join &= re_[ends] - rs[starts] + 1 >= least
     if not join.any():
         return cs, rs, re_
-    keep = np.ones(cs.size, dtype=bool)
-    new_re = re_.copy()
-    for a, b in zip(starts[join], ends[join], strict=True):
-        new_re[a] = re_[b]
-        keep[a + 1 : b + 1] = False
-    return cs[keep], rs[keep], new_re[keep]
+    return _merge_linked(cs, rs, re_, link & np.repeat(join, ends - starts + 1)[:-1])
+
+
+def _merge_linked(
+    cs: NDArray[np.int64], rs: NDArray[np.int64], re_: NDArray[np.int64], link: NDArray[np.bool_]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The runs ``cs, rs, re_`` with each run joined to the next where ``link`` says so."""
+    starts = np.flatnonzero(np.r_[True, ~link])
+    ends = np.r_[starts[1:], cs.size] - 1
+    return cs[starts], rs[starts], re_[ends]
 
 
 def _join_faint_gaps(
@@ -133,9 +137,7 @@ def _join_faint_gaps(
         link &= (between <= k) | (band[row, cs[:-1]] > 0.0)
     if not link.any():
         return cs, rs, re_
-    starts = np.flatnonzero(np.r_[True, ~link])
-    ends = np.r_[starts[1:], cs.size] - 1
-    return cs[starts], rs[starts], re_[ends]
+    return _merge_linked(cs, rs, re_, link)
 
 
 def _track_runs(
@@ -368,8 +370,8 @@ def _cross_bars(
     wide = max(3, int(width * px_per_mm))
     reach = max(2.0, px_per_mm)
     slack = max(2, int(round(0.25 * px_per_mm)))
-    edges = np.flatnonzero(np.diff(np.r_[0, tall.astype(np.int8), 0]))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):  # block of tall runs [a, b)
+    for a, last in zip(*_runs(tall), strict=True):  # block of tall runs [a, b)
+        b = int(last) + 1
         if xs[b - 1] - xs[a] + 1 > wide or xs[b - 1] - xs[a] != b - 1 - a:
             continue
         top, bottom = int(np.median(lo[a:b])), int(np.median(hi[a:b]))
@@ -393,6 +395,18 @@ def _cross_bars(
     return xs, lo, hi
 
 
+def _run_pixels(
+    prob: NDArray[np.float32], xs: NDArray[np.int64], lo: NDArray[np.int64], hi: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """The pixels of the runs ``lo[i]..hi[i]`` in columns ``xs[i]``, run after run: each
+    pixel's run, its row and its value in ``prob``."""
+    length = np.maximum(hi - lo + 1, 0)
+    run = np.repeat(np.arange(xs.size), length)
+    rows = np.arange(run.size) - np.repeat(np.cumsum(length) - length, length)
+    rows += np.repeat(lo, length)
+    return run, rows, prob[rows, np.repeat(xs, length)].astype(np.float64)
+
+
 def runs_to_points(
     prob: NDArray[np.float32],
     xs: NDArray[np.int64],
@@ -406,12 +420,9 @@ def runs_to_points(
     if xs.size == 0:
         return np.empty(0), np.empty(0)
     # probability-weighted centroid of each chosen run
-    length = hi - lo + 1
-    run = np.repeat(np.arange(xs.size), length)
-    off = np.arange(run.size) - np.repeat(np.cumsum(length) - length, length)
-    w = prob[np.repeat(lo, length) + off, np.repeat(xs, length)].astype(np.float64)
+    run, rows, w = _run_pixels(prob, xs, lo, hi)
     mass = np.bincount(run, w, xs.size)
-    centres = lo + np.bincount(run, w * off, xs.size) / np.maximum(mass, 1e-9)
+    centres = lo + np.bincount(run, w * (rows - lo[run]), xs.size) / np.maximum(mass, 1e-9)
     fx = xs.astype(np.float64)
     flo, fhi = lo.astype(np.float64), hi.astype(np.float64)
     px, py = _column_points(fx, flo, fhi, centres, thickness)
@@ -577,17 +588,12 @@ def run_edges(
     h = prob.shape[0]
     lo_, hi_ = lo.astype(np.int64), hi.astype(np.int64)
     first = max(0, int(np.min(lo_)) - 1)  # rows are counted from here (fewer digits lost)
-    # the runs' pixels, gathered run after run
-    length = np.maximum(hi_ - lo_ + 1, 0)
-    run = np.repeat(np.arange(xs.size), length)
-    ends = np.cumsum(length)
-    rows = np.arange(run.size) - np.repeat(ends - length, length) + np.repeat(lo_, length)
-    vals = prob[rows, np.repeat(xs, length)].astype(np.float64)
-    m = np.asarray(np.bincount(run, vals, xs.size), np.float64)
+    run, rows, vals = _run_pixels(prob, xs, lo_, hi_)
+    m = np.asarray(np.bincount(run, vals, xs.size), np.float64)  # (weighted: float64)
     c1 = np.asarray(np.bincount(run, vals * (rows - first), xs.size), np.float64)
     # the neighbours count only as the run's anti-aliased fringe
     above = lo_ > 0
-    below = hi_ + 1 < min(h, int(np.max(hi_)) + 2)
+    below = hi_ + 1 < h
     f = np.where(above, np.minimum(prob[np.maximum(lo_ - 1, 0), xs], 0.5), 0.0)
     g = np.where(below, np.minimum(prob[np.minimum(hi_ + 1, h - 1), xs], 0.5), 0.0)
     m = m + f + g
@@ -714,13 +720,10 @@ def _edge_residuals(
                            np.bincount(col, b, m) / per_col - bot))  # fmt: skip
 
 
-def _second_difference_bands(
-    n: int | Sequence[int], smooth: float
-) -> dict[int, NDArray[np.float64]]:
-    """Diagonals ``k = 0, 1, 2`` of ``smooth * D2' D2`` (``D2``: second differences of ``n``
-    values), entry ``j`` of diagonal ``k`` being the matrix's ``(j, j + k)``. With several
-    sizes ``n``, the block-diagonal matrix of one such block per size (in order)."""
-    sizes = [n] if isinstance(n, int) else list(n)
+def _second_difference_bands(sizes: Sequence[int], smooth: float) -> dict[int, NDArray[np.float64]]:
+    """Diagonals ``k = 0, 1, 2`` of the block-diagonal ``smooth * D2' D2``, one block per
+    entry of ``sizes`` (in order; ``D2``: second differences of that many values), entry
+    ``j`` of diagonal ``k`` being the matrix's ``(j, j + k)``."""
     total = sum(sizes)
     bands = {0: np.zeros(total), 1: np.zeros(max(total - 1, 0)), 2: np.zeros(max(total - 2, 0))}
     at = 0
@@ -1074,7 +1077,7 @@ def best_phase(
     n = costs.size
     if n < 3 or not np.all(np.isfinite(costs)):
         return 0.0
-    shifts = np.arange(n) / n - 0.5 if n != _SHIFTS.size else _SHIFTS
+    shifts = np.arange(n) / n - 0.5
     mean = float(np.mean(costs))
     order = np.arange(1, max(1, min(harmonics, (n - 1) // 2)) + 1)
     coef = np.exp(-2j * np.pi * np.outer(order, shifts)) @ costs * (2.0 / n)

@@ -46,6 +46,15 @@ def _shrink(image: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def _reduced(image: NDArray[Any], side: float) -> NDArray[Any]:
+    """``image`` shrunk (:func:`_shrink`) to at most ``side`` px on its longer side."""
+    h, w = image.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale >= 1:
+        return image
+    return _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
 def _line_points(image: NDArray[Any], max_points: int = 50_000) -> NDArray[np.float64]:
     """Coordinates (x, y) of pixels on grid lines and traces (dark or coloured), subsampled."""
     import cv2
@@ -115,12 +124,8 @@ def estimate_rotation(
     if method != "projection":
         raise ValueError(f"unknown rotation method {method!r}; expected one of: 'projection'")
 
-    h, w = image.shape[:2]
     # straighten's previews reach 1300 px a side (whole-number reductions, see _preview_scale)
-    scale = min(1.0, 1300.0 / max(h, w))
-    small = (
-        _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale)))) if scale < 1 else image
-    )
+    small = _reduced(image, 1300.0)
     pts = _line_points(small)
     if pts.shape[0] < 100:
         return 0.0
@@ -328,11 +333,11 @@ def _phase_field(
     period: float,
     axis: int,
     step: int,
-    energy: NDArray[np.float64] | None = None,
+    energy: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Local phase of the grid's periodic pattern along ``axis`` (1: x, 0: y) on the lattice,
     and its coherence (amplitude relative to the local line energy, 0-1), from the
-    high-passed line strength ``hp``; ``energy`` is ``_pool(|hp|)`` when already known."""
+    high-passed line strength ``hp``; ``energy`` is ``_pool(|hp|)``."""
     h, w = hp.shape
     n = w if axis == 1 else h
     ang = 2.0 * np.pi * np.arange(n) / period
@@ -342,8 +347,6 @@ def _phase_field(
     # twice the grid frequency there
     sigma = 0.6 * period
     re, im = _pool(hp * c, step, axis, sigma), _pool(hp * sn, step, axis, sigma)
-    if energy is None:
-        energy = _pool(np.abs(hp), step, axis, None)
     return np.arctan2(im, re), np.hypot(re, im) / (energy + 1e-6)
 
 
@@ -513,16 +516,12 @@ def _pulse_counts(image: NDArray[np.uint8], side: float, *, turned: bool) -> tup
     from ._layout import find_rows
     from ._segment import segment_traces
 
-    h, w = image.shape[:2]
-    scale = min(1.0, side / max(h, w))
-    small: NDArray[Any] = (
-        _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale)))) if scale < 1 else image
-    )
+    small = _reduced(image, side)
     grid = estimate_grid(small)
     ppm = grid.px_per_mm_x if grid is not None else small.shape[1] / 279.4
     prob, _ = segment_traces(small, px_per_mm=ppm, method="darkness")
     counts = []
-    for p in (prob, np.ascontiguousarray(prob[::-1, ::-1])):
+    for p in (prob if k == 0 else np.ascontiguousarray(prob[::-1, ::-1]) for k in range(2)):
         rows = find_rows(p, px_per_mm=ppm)
         if not rows:
             counts.append(0)

@@ -568,10 +568,10 @@ def _same_word(a: LeadLabel, b: LeadLabel) -> float:
     return max(0.0, ncc * float(np.exp(-1.5 * abs(ratio))))
 
 
-#: Readings that a lead name cut by a touching trace can produce.
-_PARTIAL_READINGS = frozenset({"I", "II"})
-#: The names such a reading may be the rest of.
+#: Readings that a lead name cut by a touching trace can produce, and the names each may be
+#: the rest of.
 _PARTS_OF = {"I": frozenset({"I", "II", "III", "V1"}), "II": frozenset({"II", "III"})}
+_PARTIAL_READINGS = frozenset(_PARTS_OF)
 
 
 def _rhythm_name(

@@ -515,7 +515,7 @@ def _align_strips(
         grid = [p for p in parts if all(p is not q for q in strips)]
         if not strips or not grid or len(strips) == len(parts):
             continue
-        new_parts = [p for p in parts if all(p is not q for q in strips)]
+        new_parts = list(grid)
         for strip in strips:
             ts, mv, w = strip
             lags, weights = [], []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,14 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "No such command" in capsys.readouterr().err
 
 
-def test_demo_writes_the_example(tmp_path: Path) -> None:
+def test_demo_writes_the_example_and_digitizes_it_well(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "-o", str(tmp_path / "d")]) == 0
     assert (tmp_path / "d" / "example.hea").is_file()
+    out = capsys.readouterr().out
+    snr = float(re.search(r"Challenge SNR .*: (-?[0-9.]+) dB mean over 12 leads", out)[1])
+    assert snr >= 20.0  # a clean 200-DPI page: the digitizer, not the example, sets the figure
 
 
 def test_unwritable_output_is_one_clear_line(

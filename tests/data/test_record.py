@@ -53,6 +53,16 @@ def test_signal_is_read_only(example_record: Record) -> None:
         example_record.signal[0, 0] = 1.0
 
 
+def test_synthetic_noise_is_band_limited_and_has_the_asked_size() -> None:
+    noisy = synthetic_ecg(fs=500, duration=10, seed=2, noise_mv=0.02)
+    clean = synthetic_ecg(fs=500, duration=10, seed=2, noise_mv=0.0)
+    noise = noisy.lead("I") - clean.lead("I")  # lead I is the dipole's x axis
+    assert noise.std() == pytest.approx(0.02, rel=0.05)
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    freqs = np.fft.rfftfreq(noise.size, d=1 / 500)
+    assert power[freqs > 60].sum() < 0.01 * power.sum()  # drawable: nothing near 250 Hz
+
+
 def test_synthetic_limb_leads_obey_einthoven(example_record: Record) -> None:
     ii = example_record.lead("II")
     assert np.allclose(ii, example_record.lead("I") + example_record.lead("III"))

@@ -28,6 +28,22 @@ _WAVES: dict[str, tuple[float, float, tuple[float, float, float]]] = {
 _CHEST_ANGLES = np.deg2rad([115.0, 95.0, 75.0, 55.0, 25.0, 0.0])
 
 
+_NOISE_BAND_HZ = 40.0
+
+
+def _band_limited_noise(rng: np.random.Generator, n: int, fs: float, std: float) -> np.ndarray:
+    """Gaussian noise on the dipole's 3 axes, low-passed to `_NOISE_BAND_HZ`, with `std` mV."""
+    if std <= 0:
+        return np.zeros((n, 3))
+    white = rng.standard_normal((n, 3))
+    from scipy.signal import butter, sosfiltfilt
+
+    cutoff = min(_NOISE_BAND_HZ, 0.4 * fs)
+    if n > 27:  # sosfiltfilt's default padding of a 4th-order filter
+        white = sosfiltfilt(butter(4, cutoff, fs=fs, output="sos"), white, axis=0)
+    return std * white / max(float(white.std()), 1e-12)
+
+
 def synthetic_ecg(
     *,
     fs: float = 500.0,
@@ -48,7 +64,9 @@ def synthetic_ecg(
     heart_rate : float
         Mean heart rate in beats per minute (RR varies by a few percent).
     noise_mv : float
-        Standard deviation of additive white noise in mV (plus slow baseline wander).
+        Standard deviation of additive noise in mV (plus slow baseline wander). The noise is
+        band-limited to 40 Hz (or 0.4 × `fs` if lower), like the muscle and electrode noise
+        of a filtered clinical recording, so a printed page can draw it.
     seed : int
         Seed of the random generator; the same seed gives the same record.
     name : str
@@ -96,7 +114,7 @@ def synthetic_ecg(
     signal = np.stack([lead_i, lead_ii, lead_iii, avr, avl, avf, *chest], axis=1)
     # Electrode-level noise and wander, projected the same way so the limb relations still hold.
     wander = 0.05 * np.sin(2 * np.pi * 0.25 * t + rng.uniform(0, 2 * np.pi))
-    noise = noise_mv * rng.standard_normal((n, 3)) if noise_mv > 0 else np.zeros((n, 3))
+    noise = _band_limited_noise(rng, n, fs, noise_mv)
     nx, ny, nz = (noise + wander[:, None] * np.array([0.3, 0.5, 0.2])).T
     n_ii = 0.5 * nx + np.sqrt(3) / 2 * ny
     noise12 = np.stack(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -68,24 +69,25 @@ def _check_array(image: NDArray[Any], where: str) -> NDArray[np.uint8]:
 _ORIENTATION = 0x0112
 
 
-def _plain_raster(opened: Any, path: Path) -> NDArray[np.uint8] | None:
+def _plain_raster(opened: Any, data: bytes) -> NDArray[np.uint8] | None:
     """The pixels of an 8-bit RGB PNG or a colour JPEG stored the right way up (no EXIF
-    orientation other than 1), decoded by OpenCV: the same pixels as Pillow's (both use
-    zlib and libjpeg-turbo with their default settings; checked on every ECG-Image-Kit page
-    and real scan of the project's data), about a third faster for JPEG. None for any other
-    file (palette, grey, alpha, CMYK, 16-bit, turned, or a JPEG cut off before its end
-    marker): Pillow reads it, or refuses it."""
+    orientation other than 1), decoded by OpenCV from the file's bytes ``data``: the same
+    pixels as Pillow's (both use zlib and libjpeg-turbo with their default settings; checked
+    on every ECG-Image-Kit page and real scan of the project's data), about a third faster for
+    JPEG. None for any other file (palette, grey, alpha, CMYK, 16-bit, turned, or a JPEG cut
+    off before its end-of-image marker): Pillow reads it, or refuses it."""
     if opened.format not in ("PNG", "JPEG") or opened.mode != "RGB":
         return None
     if "exif" in opened.info and opened.getexif().get(_ORIENTATION, 1) != 1:
         return None
-    if opened.format == "JPEG" and not _ends_complete(path):
+    if opened.format == "JPEG" and not data.endswith(b"\xff\xd9"):
         return None  # a cut-off JPEG: OpenCV would fill it grey, Pillow refuses it
     import cv2
 
     flags = cv2.IMREAD_IGNORE_ORIENTATION
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.11: no conversion pass
-    arr = cv2.imread(str(path), flags | (rgb_flag if rgb_flag is not None else cv2.IMREAD_COLOR))
+    buffer = np.frombuffer(data, np.uint8)
+    arr = cv2.imdecode(buffer, flags | (rgb_flag if rgb_flag is not None else cv2.IMREAD_COLOR))
     if arr is None or arr.shape[:2] != (opened.size[1], opened.size[0]):
         return None
     if rgb_flag is None:
@@ -93,34 +95,25 @@ def _plain_raster(opened: Any, path: Path) -> NDArray[np.uint8] | None:
     return np.asarray(arr, np.uint8)
 
 
-def _ends_complete(path: Path) -> bool:
-    """Whether a JPEG file ends with its end-of-image marker (not cut off)."""
-    try:
-        with path.open("rb") as f:
-            f.seek(-2, os.SEEK_END)
-            return f.read(2) == b"\xff\xd9"
-    except OSError:
-        return False
-
-
 def _open_raster(path: Path) -> NDArray[np.uint8]:
     from PIL import Image, ImageOps
 
     where = str(path)
+    data = path.read_bytes()  # read once: Pillow checks the header, OpenCV may decode it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             try:
-                with Image.open(path) as opened:
+                with Image.open(io.BytesIO(data)) as opened:
                     w, h = opened.size
                     if w * h > MAX_PIXELS:
                         raise DigitizationError(
                             f"{where}: image is {w}×{h} px ({w * h / 1e6:.0f} Mpx), over the "
                             f"limit of {MAX_PIXELS / 1e6:.0f} Mpx; scan at a lower DPI"
                         )
-                    fast = _plain_raster(opened, path)
+                    fast = _plain_raster(opened, data)
                     if fast is not None:
                         return _check_array(fast, where)
                     opened.load()

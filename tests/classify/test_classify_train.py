@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,3 +102,35 @@ def test_overlapping_folds_are_refused(ptbxl_dir: Path, capsys: pytest.CaptureFi
                  "--val-folds", "8"])  # fmt: skip
     assert code == 2
     assert "overlap" in capsys.readouterr().err
+
+
+def test_training_on_the_validation_folds_keeps_given_thresholds(
+    ptbxl_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from ecgscan.classify import SignalClassifier, load_classifier
+    from ecgscan.errors import EcgscanError
+    from ecgscan.train.classifier import TrainConfig, train_classifier
+
+    shipped = load_classifier("signal-small")
+    assert isinstance(shipped, SignalClassifier)
+    folds = (1, 2, 3, 4, 5, 6, 7, 8)
+
+    def config(**kw: Any) -> TrainConfig:
+        return TrainConfig(model="signal-small", ptbxl=str(ptbxl_dir), train_folds=folds,
+                           val_folds=(), **kw)  # fmt: skip
+
+    with pytest.raises(EcgscanError, match="thresholds_from"):
+        config().check()
+    result = train_classifier(
+        config(output=str(tmp_path / "run"), epochs=1, limit=12, batch_size=12, cache_dir=None,
+               thresholds_from=str(shipped.path)),
+        log=lambda _: None,
+    )  # fmt: skip
+    clf = SignalClassifier(result.onnx)
+    training = clf.config["training"]
+    assert training["train_folds"] == list(folds) and training["val_folds"] == []
+    assert training["thresholds_from"] == "signal_small.onnx" and training["best_epoch"] == 1
+    for head in ("challenge", "superclass"):  # cross-fitting: the other model's thresholds
+        np.testing.assert_allclose(clf.thresholds[head], shipped.thresholds[head], atol=1e-6)
+    assert "cross-fitting" in result.card.read_text()

@@ -473,7 +473,7 @@ def test_images_decoded_by_opencv_are_the_pixels_pillow_reads(tmp_path: Any, suf
     path = tmp_path / f"page{suffix}"
     Image.fromarray(_page_like()).save(path, quality=85)
     with Image.open(path) as opened:
-        fast = _plain_raster(opened, path)
+        fast = _plain_raster(opened, path.read_bytes())
         slow = np.asarray(opened.convert("RGB"))
     assert fast is not None  # the OpenCV path is taken
     np.testing.assert_array_equal(fast, slow)
@@ -497,7 +497,7 @@ def test_turned_palette_and_grey_images_are_left_to_pillow(tmp_path: Any) -> Non
     img.convert("L").save(grey)
     for path in (turned, palette, grey):
         with Image.open(path) as opened:
-            assert _plain_raster(opened, path) is None
+            assert _plain_raster(opened, path.read_bytes()) is None
     with Image.open(turned) as opened:
         want = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
     got = load_image(turned)
@@ -531,3 +531,21 @@ def test_the_network_session_does_not_spin() -> None:
         pytest.skip("the segmentation model is not installed")
     opts = _session(path).get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_a_spike_tip_that_fell_apart_is_climbed() -> None:
+    from ecgscan.digitize._extract import trace_runs
+
+    # a flat trace with one spike 40 px tall drawn over 5 columns: up, tip, down; on a blurred
+    # page the tip column keeps only a short run at the top and a speck near the baseline
+    band = np.zeros((80, 60), np.float32)
+    base = 70
+    band[base - 1 : base + 1, :] = 1.0
+    band[30:base, 28] = 1.0  # upstroke
+    band[30:base, 30] = 1.0  # downstroke
+    band[30:34, 29] = 1.0  # the tip's top
+    band[base - 1 : base + 1, 29] = 1.0  # and the speck at the baseline
+    xs, lo, _ = trace_runs(band, y_lo=0, y_hi=80, x0=0, x1=59, baseline=float(base),
+                            px_per_mm=6.0)  # fmt: skip
+    tip = int(np.flatnonzero(xs == 29)[0])
+    assert lo[tip] == 30  # the tip column reaches the spike's top

@@ -382,3 +382,16 @@ def test_rows_and_the_rhythm_strip_moved_against_the_grid_are_put_back_on_one_ti
         return max(range(0, 20), key=fit)
 
     assert abs(lag(0, 1250) - lag(1500, 5000)) <= 1
+
+
+def test_row_durations_snap_to_printed_lengths_only_within_their_error() -> None:
+    from ecgscan.digitize._pipeline import _snap_duration
+
+    assert _snap_duration(9.8) == 10.0  # a pulse's foot or a 2 % scale error
+    assert _snap_duration(2.4) == 2.5
+    assert _snap_duration(9.5) == 9.5  # a page that shows 9.5 s is not stretched
+    # a row whose end is misread takes its page's printed length
+    assert _snap_duration(9.3, page=np.array([9.3, 9.95, 10.02])) == 10.0
+    # a row cut off by the image's edge is longer than it looks (real scan ecg00017: 9.42 s)
+    assert _snap_duration(9.42, cut=True) == 10.0
+    assert _snap_duration(8.5, cut=True) == 8.5  # too short for a cut 10-s row

@@ -135,12 +135,11 @@ register_model(
         ),
         builder="ecgscan.train.classifier:build_signal_resnet",
         defaults={
+            **_SIGNAL,
             "widths": (32, 64, 96),
             "blocks": (1, 1, 1),
             "stem": 16,
-            "kernel": 5,
             "dropout": 0.2,
-            "activation": "sigmoid",
         },
         weights="signal_small.onnx",
     )

@@ -380,6 +380,13 @@ def _cut_top(
                  max(0, x_left - reach) : x_left + t + 1]  # fmt: skip
     if before.size and before.any():
         return None
+    # nor between the top's height and the baseline: a trace that runs in from the left a
+    # little below a flat stretch, then drops into a deep S wave, has a "top" and a "falling
+    # edge" too, but its ink goes on to the left (a cut pulse's top is where the row begins)
+    beside = win[top + t + 2 : max(top + t + 2, bottom - int(2 * px_per_mm)),
+                 max(0, x_left - reach) : max(0, x_left - 1)]  # fmt: skip
+    if beside.size and beside.any():
+        return None
     return x_left
 
 

@@ -163,10 +163,123 @@ def _paper_contrast(small: NDArray[np.uint8]) -> tuple[NDArray[np.float32], floa
     return score, float(np.median(border)), float(np.median(inner))
 
 
+def _fit_side(points: NDArray[np.float64], tol: float) -> tuple[NDArray[np.float64], int]:
+    """The straight line through most of ``points`` (N×2): a consensus of point pairs (the
+    line within ``tol`` px of the most points), refitted to its inliers by total least
+    squares. Returns the line (a, b, c with a x + b y + c = 0, a² + b² = 1) and its
+    inlier count."""
+    n = points.shape[0]
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, n, size=(200, 2))
+    p, q = points[pairs[:, 0]], points[pairs[:, 1]]
+    d = q - p
+    norm = np.hypot(d[:, 0], d[:, 1])
+    ok = norm > 10 * tol  # pairs far enough apart to fix a direction
+    if not ok.any():
+        return np.zeros(3), 0
+    p, d, norm = p[ok], d[ok], norm[ok]
+    a, b = -d[:, 1] / norm, d[:, 0] / norm
+    c = -(a * p[:, 0] + b * p[:, 1])
+    dist = np.abs(points[:, 0:1] * a + points[:, 1:2] * b + c)  # N × pairs
+    best = int(np.argmax((dist <= tol).sum(axis=0)))
+    inl = points[dist[:, best] <= tol]
+    for _ in range(2):  # total least squares on the inliers, then its own inliers
+        centre = inl.mean(axis=0)
+        _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
+        normal = vt[-1]
+        line = np.array([normal[0], normal[1], -float(normal @ centre)])
+        inl = points[np.abs(points @ line[:2] + line[2]) <= tol]
+        if inl.shape[0] < 2:
+            return line, 0
+    return line, int(inl.shape[0])
+
+
+def _paper_sides(
+    contour: NDArray[np.float64], shape: tuple[int, int]
+) -> NDArray[np.float64] | None:
+    """Corners (4×2, clockwise from top-left) where the four straight sides of a sheet's
+    outline ``contour`` (its boundary points on the reduced image of ``shape``) meet.
+
+    The boundary's points are split by the direction of the outline there (along x: top or
+    bottom side, along y: left or right) and by which side of the sheet's centre they lie
+    on; points on the image frame are left out (where the sheet leaves the picture, the
+    frame is not its edge). Each side is the line through most of its points (bright
+    patches of the background that merge with the sheet, a shadow, a finger bite into the
+    outline but are not on it). The sides must be real edges: each line's inliers cover a
+    quarter of its length inside the frame at least, and 60 % over the four sides (a
+    rounded patch of light or shade is not straight for long). The corners may lie outside
+    the frame (a sheet whose corner was not photographed).
+    """
+    h, w = shape
+    n = contour.shape[0]
+    k = 4
+    tangent = np.roll(contour, -k, axis=0) - np.roll(contour, k, axis=0)
+    along_x = np.abs(tangent[:, 0]) >= np.abs(tangent[:, 1])
+    on_frame = (
+        (contour[:, 0] <= 1) | (contour[:, 1] <= 1)
+        | (contour[:, 0] >= w - 2) | (contour[:, 1] >= h - 2)
+    )  # fmt: skip
+    cx, cy = contour.mean(axis=0)
+    groups = [
+        along_x & (contour[:, 1] < cy),  # top
+        ~along_x & (contour[:, 0] > cx),  # right
+        along_x & (contour[:, 1] >= cy),  # bottom
+        ~along_x & (contour[:, 0] <= cx),  # left
+    ]
+    tol = max(1.5, 0.004 * max(h, w))
+    lines, counts = [], []
+    for g in groups:
+        pts = contour[g & ~on_frame]
+        if pts.shape[0] < max(20, n // 40):
+            return None
+        line, count = _fit_side(pts, tol)
+        lines.append(line)
+        counts.append(count)
+    corners = []
+    for i in range(4):  # top-left = left ∩ top, top-right = top ∩ right, ...
+        l1, l2 = lines[i - 1], lines[i]
+        den = l1[0] * l2[1] - l2[0] * l1[1]
+        if abs(den) < 0.2:  # adjacent sides must cross at a clear angle (~> 12°)
+            return None
+        x = (l1[1] * l2[2] - l2[1] * l1[2]) / den
+        y = (l2[0] * l1[2] - l1[0] * l2[2]) / den
+        corners.append((x, y))
+    quad = np.array(corners, np.float64)
+    reach = 0.1 * max(h, w)
+    if (quad[:, 0] < -reach).any() or (quad[:, 0] > w - 1 + reach).any():
+        return None
+    if (quad[:, 1] < -reach).any() or (quad[:, 1] > h - 1 + reach).any():
+        return None
+    # corners [TL, TR, BR, BL]; side i runs from corner i to corner i + 1 (top: TL -> TR)
+    lengths = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        seg = a + np.linspace(0.0, 1.0, 200)[:, None] * (b - a)
+        inside = (seg[:, 0] >= 0) & (seg[:, 0] <= w - 1) & (seg[:, 1] >= 0) & (seg[:, 1] <= h - 1)
+        # contour points come one per pixel step along the side's main direction
+        lengths.append(float(np.abs(b - a).max()) * float(inside.mean()))
+    support = np.array(counts, np.float64) / np.maximum(lengths, 1.0)
+    if support.min() < 0.25 or sum(counts) < 0.6 * sum(lengths):
+        return None
+    # a convex quadrilateral (the corners in clockwise order on the image, y down)
+    edges = np.roll(quad, -1, axis=0) - quad
+    cross = (
+        edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1]
+        - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    )
+    if not (cross > 0).all():
+        return None
+    return quad
+
+
 def find_paper(image: NDArray[np.uint8]) -> NDArray[np.float64] | None:
     """Corners (4×2, x/y, clockwise from top-left) of a sheet photographed on a background.
 
-    Returns None when the paper fills the image (a scan) or no clear quadrilateral is found.
+    The sheet is the largest bright, weakly coloured region; its corners are where the
+    straight lines along its four sides meet (:func:`_paper_sides`), which holds when a
+    bright patch of the background merges with the sheet or a corner of the sheet lies
+    just outside the picture. Returns None when the paper fills the image (a scan: its
+    outline has no edges of its own) or no clear quadrilateral is found.
     """
     import cv2
 
@@ -188,40 +301,19 @@ def find_paper(image: NDArray[np.uint8]) -> NDArray[np.float64] | None:
         return None
     mask: NDArray[Any] = (score > (b + c) / 2).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return None
     cnt = max(contours, key=cv2.contourArea)
     area = cv2.contourArea(cnt)
     if area < 0.2 * mask.size or area > 0.97 * mask.size:
         return None
-    hull = cv2.convexHull(cnt)
-    peri = cv2.arcLength(hull, True)
-    quad = None
-    for eps in (0.01, 0.02, 0.03, 0.05):
-        approx = cv2.approxPolyDP(hull, eps * peri, True)
-        if len(approx) == 4:
-            quad = approx[:, 0, :].astype(np.float64)
-            break
+    quad = _paper_sides(cnt[:, 0, :].astype(np.float64), mask.shape[:2])
     if quad is None:
         return None
-    # order: top-left, top-right, bottom-right, bottom-left
-    ssum, diff = quad.sum(axis=1), quad[:, 0] - quad[:, 1]
-    # a sheet photographed on a background lies inside the frame: corners on the image edge
-    # mean the "paper" is a lighting or crease artefact of a scan
-    sh, sw = mask.shape
-    margin = 0.01 * max(sh, sw)
-    if (
-        (quad[:, 0] < margin).any()
-        or (quad[:, 1] < margin).any()
-        or (quad[:, 0] > sw - 1 - margin).any()
-        or (quad[:, 1] > sh - 1 - margin).any()
-    ):
-        return None
-    ordered = np.array(
-        [quad[np.argmin(ssum)], quad[np.argmax(diff)], quad[np.argmax(ssum)], quad[np.argmin(diff)]]
-    )
-    return ordered / scale
+    # the score is blurred (sigma 3 px): its half-way level is the sheet's edge, a pixel
+    # centre of the reduced image maps to ((x + 0.5) / scale - 0.5) in the original
+    return (quad + 0.5) / scale - 0.5
 
 
 @dataclass(frozen=True)
@@ -382,7 +474,11 @@ def _smooth_fit(
 
 
 def estimate_warp(
-    image: NDArray[np.uint8], *, min_coherence: float = 0.06, max_coherence: float = 0.2
+    image: NDArray[np.uint8],
+    *,
+    min_coherence: float = 0.06,
+    max_coherence: float = 0.2,
+    min_coverage: float = 0.25,
 ) -> GridWarp | None:
     """Displacement field that makes the paper grid's lines straight and evenly spaced.
 
@@ -403,6 +499,11 @@ def estimate_warp(
         better-gridded quarter of nodes, kept between ``min_coherence`` (about three times
         what sensor noise alone gives) and ``max_coherence``: printed line grids reach
         0.3-0.5, while dotted grids and blurred photos of any grid reach only about 0.1.
+    min_coverage : float
+        Least share of the lattice where both axes' fields hold (their nodes that fit the
+        smooth field). A paper grid covers most of a page (scans and photos: 0.45-1); a
+        periodic texture on a page without a grid (a row of beats, lines of text) holds on
+        a few patches only, and a field fitted there would be extrapolated over the rest.
 
     Returns
     -------
@@ -451,7 +552,7 @@ def estimate_warp(
     yy, xx = np.mgrid[0:ny, 0:nx]
     xc, yc = (xx + 0.5) * step - 0.5, (yy + 0.5) * step - 0.5
     m = in_u & in_v
-    if m.sum() < 20:
+    if m.sum() < 20 or m.mean() < min_coverage:
         return None
     # translation and uniform scale move nothing on the paper: remove them (shear and
     # anisotropic scale are perspective and stay)

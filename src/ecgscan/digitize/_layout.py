@@ -913,12 +913,70 @@ def _crowded(lab: NDArray[np.int32], ks: list[int], box: tuple[int, int, int, in
     return bool(other.size) and not bool(np.isin(other, ks).all())
 
 
+def _without_trace_runs(ink: NDArray[np.bool_], *, min_run: int) -> NDArray[np.bool_]:
+    """``ink`` without its horizontal runs of at least ``min_run`` pixels (a flat trace; a
+    printed letter's serifs and bars are shorter than its word)."""
+    pad = np.zeros((ink.shape[0], 1), dtype=np.int8)
+    edges = np.diff(np.hstack([pad, ink.astype(np.int8), pad]), axis=1)
+    ys, x0s = np.nonzero(edges == 1)
+    x1s = np.nonzero(edges == -1)[1]  # (both in row-major order: runs pair up)
+    out = ink.copy()
+    for y, a, b in zip(ys.tolist(), x0s.tolist(), x1s.tolist(), strict=True):
+        if b - a >= min_run:
+            out[y, a:b] = False
+    return out
+
+
+def _touching_words(
+    ink: NDArray[np.bool_], box: tuple[int, int, int, int], *, px_per_mm: float
+) -> list[LeadLabel]:
+    """The words of two or more letters inside ``box`` (``x0, y0, x1, y1``, exclusive ends)
+    once the trace they touch is taken apart from them.
+
+    A name printed on or just above the trace's line joins the trace, or a piece of it, into
+    one mark or one word that reads as no name. Here the horizontal runs of ink longer than
+    2 mm (the trace's flat stretches; a name's serifs and bars are shorter) are left out, and
+    of each word only the glyphs of one line of text are read (a name's capitals start and
+    end on one line, its small letters end on it, lower; a piece of trace grouped with them
+    does neither, or stands on the line but rises above the capitals): for each glyph, those
+    whose feet are within a tenth of their height of its own and whose tops are as high or
+    lower. A single stroke is not read: it cannot be told from the stroke of a QRS complex.
+    """
+    import cv2
+
+    x0, y0, x1, y1 = box
+    sub = _without_trace_runs(ink[y0:y1, x0:x1], min_run=max(3, int(round(2.0 * px_per_mm))))
+    lab, stats, words = _words(sub, px_per_mm=px_per_mm)
+    out = []
+    for ks, _ in words:
+        tops = stats[ks, 1].astype(np.float64)
+        feet = tops + stats[ks, 3] - 1
+        tol = np.maximum(1.0, 0.1 * stats[ks, 3])
+        tried: set[tuple[int, ...]] = set()
+        for i in range(len(ks)):
+            on_foot = np.abs(feet - feet[i]) <= tol
+            on_line = on_foot & ((np.abs(tops - tops[i]) <= tol) | (tops > tops[i]))
+            group = tuple(k for k, on in zip(ks, on_line.tolist(), strict=True) if on)
+            if len(group) < 2 or group in tried:
+                continue
+            tried.add(group)
+            word = np.isin(lab, group).astype(np.uint8)
+            bx, by, bw, bh = cv2.boundingRect(word)
+            crop = word[by : by + bh, bx : bx + bw].astype(bool)
+            yy, xx = np.nonzero(crop)
+            out.append(LeadLabel(bbox=(bx + x0, by + y0, bx + bw - 1 + x0, by + bh - 1 + y0),
+                                 scores=read_label(crop), pixels=(yy + by + y0, xx + bx + x0),
+                                 crowded=True))  # fmt: skip
+    return out
+
+
 def find_labels(
     prob: NDArray[np.float32],
     rows: list[RowGeometry],
     starts: list[list[float]],
     *,
     px_per_mm: float,
+    min_score: float = 0.6,
 ) -> list[list[LeadLabel | None]]:
     """The printed lead name at the start of every segment of every row, read.
 
@@ -972,20 +1030,45 @@ def find_labels(
                         crowded=_crowded(lab, ks, (x0, y0, x1, y1)),
                     )
                 cands.append(read[i])
+            # a name the trace runs through (its letters standing on the trace's line) is
+            # looked for without the trace's flat runs when no word here reads well
+            if max((c.score for c in cands), default=0.0) < min_score:
+                reach = 14 * px_per_mm
+                window = (int(max(0, x - 6 * px_per_mm)), int(max(r.y_lo, r.center - reach)),
+                          int(min(ink.shape[1], x + 16 * px_per_mm)),
+                          int(min(r.y_hi + 1, r.center + reach + 1)))  # fmt: skip
+                for lbl in _touching_words(ink, window, px_per_mm=px_per_mm):
+                    if lbl.score >= min_score and lbl.bbox[0] <= x + 10 * px_per_mm:
+                        cands.append(lbl)
             row_slots.append(cands)
         slots.append(row_slots)
+
     # a page prints its lead names in one font: where several words read well, a mark of
-    # another height (a piece of trace that reads as "I") is not a name
-    tops = [max(c, key=lambda lbl: lbl.score) for rs in slots for c in rs if c]
-    good = [lbl.bbox[3] - lbl.bbox[1] + 1 for lbl in tops if lbl.score >= 0.6]
-    size = float(np.median(good)) if len(good) >= 3 else None
+    # another height (a piece of trace that reads as "I") is not a name; and it prints them
+    # at one place against their segments' starts and rows' baselines: a word more than
+    # 5 mm across or 4 mm up or down from where the others sit is not a name either
+    def place(lbl: LeadLabel, r: RowGeometry, x: float) -> tuple[float, float]:
+        return lbl.bbox[0] - x, (lbl.bbox[1] + lbl.bbox[3]) / 2 - r.center
+
+    tops = [(max(c, key=lambda lbl: lbl.score), r, x)
+            for r, xs, rs in zip(rows, starts, slots, strict=True)
+            for x, c in zip(xs, rs, strict=True) if c]  # fmt: skip
+    good = [(lbl, r, x) for lbl, r, x in tops if lbl.score >= 0.6]
+    size, at = None, None
+    if len(good) >= 3:
+        size = float(np.median([lbl.bbox[3] - lbl.bbox[1] + 1 for lbl, _, _ in good]))
+        at = np.median([place(*g) for g in good], axis=0)
     out: list[list[LeadLabel | None]] = []
-    for row_slots in slots:
+    for r, xs, row_slots in zip(rows, starts, slots, strict=True):
         found: list[LeadLabel | None] = []
-        for cands in row_slots:
+        for x, cands in zip(xs, row_slots, strict=True):
             if size is not None:
                 fits = [c for c in cands if 0.8 <= (c.bbox[3] - c.bbox[1] + 1) / size <= 1.25]
                 cands = fits or cands
+            if at is not None:
+                offsets = [np.subtract(place(c, r, x), at) for c in cands]
+                cands = [c for c, (dx, dy) in zip(cands, offsets, strict=True)
+                         if abs(dx) <= 5 * px_per_mm and abs(dy) <= 4 * px_per_mm]  # fmt: skip
             found.append(max(cands, key=lambda lbl: lbl.score) if cands else None)
         out.append(found)
     return out

@@ -49,10 +49,40 @@ _COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 3
             (0, 128, 128), (128, 0, 0), (255, 165, 0)]  # fmt: skip
 
 
-def _snap_duration(seconds: float) -> float:
-    """Round a measured row duration to the nearest 2.5 s when it is close (printing is)."""
-    snapped = max(2.5, round(seconds / 2.5) * 2.5)
-    return snapped if abs(snapped - seconds) <= 0.08 * snapped else seconds
+def _snap_duration(
+    seconds: float, *, page: NDArray[np.float64] | None = None, cut: bool = False
+) -> float:
+    """Round a measured row duration to the nearest 2.5 s when it is within what the
+    measurement can be off by, else keep it.
+
+    Printers show 2.5, 5 or 10 s per row. A row's measured length is off by its trace's
+    origin (a pulse's foot or gap, up to about 4 mm = 0.15 s) and by the scale (2.5 % on a
+    photo): within that, it is the nearest multiple of 2.5 s; a row 0.5 s shorter (a page
+    that shows 9.5 s) is not. The rows of a page are printed together: with ``page``, the
+    measured durations of all its rows, a row whose own end is misread (a mark after the
+    trace, a faded end) takes the page's printed duration when the median row is within
+    that tolerance of it and the row itself within 8 %. A row that runs off the image
+    (``cut``: a scan or photo that cut the page's edge) is longer than measured: it takes
+    the next multiple of 2.5 s when that is within 8 %.
+    """
+
+    def snap(s: float, tolerance: float | None = None) -> float | None:
+        snapped = max(2.5, round(s / 2.5) * 2.5)
+        bound = 0.15 + 0.025 * snapped if tolerance is None else tolerance * snapped
+        return snapped if abs(snapped - s) <= bound else None
+
+    own = snap(seconds)
+    if own is not None:
+        return own
+    if cut:
+        longer = 2.5 * np.ceil(seconds / 2.5)
+        if longer - seconds <= 0.08 * longer:
+            return float(longer)
+    if page is not None and page.size:
+        common = snap(float(np.median(page)))
+        if common is not None and abs(common - seconds) <= 0.08 * common:
+            return common
+    return seconds
 
 
 def _count_columns(
@@ -696,7 +726,10 @@ def digitize(
     )  # fmt: skip
     lengths = [max(float(r.x_last) - t0, 1.0) for r, t0 in zip(rows, origins, strict=True)]
     columns = []
-    durations = [_snap_duration(L / px_per_s) for L in lengths]
+    # a row whose trace reaches the image's right edge was cut off there
+    cut = [float(r.x_last) >= prob.shape[1] - 1 - thickness for r in rows]
+    durations = [_snap_duration(L / px_per_s, page=np.divide(lengths, px_per_s), cut=c)
+                 for L, c in zip(lengths, cut, strict=True)]  # fmt: skip
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
         columns.append(_count_columns(prob, t0, dur * px_per_s, r.center, grid.px_per_mm_x))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from torch import nn
 from torch.nn import functional as F
 
@@ -507,6 +507,9 @@ class TrainConfig:
     output: str = "runs/classifier/signal"
     train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
     val_folds: tuple[int, ...] = (8,)
+    # signal models without validation folds (trained on them too): the thresholds of this
+    # model (.onnx), trained without them, are kept (cross-fitting) and so is the last epoch
+    thresholds_from: str | None = None
     fs: float = 100.0
     n_samples: int = 1000
     epochs: int = 20
@@ -546,6 +549,19 @@ class TrainConfig:
             )
         if set(self.train_folds) & set(self.val_folds):
             raise EcgscanError("train and validation folds overlap; choose disjoint folds")
+        if not self.val_folds and (
+            self.thresholds_from is None or get_model_spec(self.model).input != "signal"
+        ):
+            raise EcgscanError(
+                "no validation folds: give validation folds, or for a signal model "
+                "thresholds_from=MODEL.onnx (a model trained without those folds, whose "
+                "thresholds it keeps)"
+            )
+        if self.thresholds_from is not None and not Path(self.thresholds_from).is_file():
+            raise EcgscanError(
+                f"thresholds_from: model file {self.thresholds_from!r} not found; give the "
+                ".onnx file whose thresholds the new model keeps"
+            )
         if not self.ptbxl or not (Path(self.ptbxl) / "ptbxl_database.csv").is_file():
             raise EcgscanError(
                 f"PTB-XL folder {self.ptbxl!r} has no ptbxl_database.csv; give the unpacked "
@@ -637,10 +653,7 @@ def _head_config(
     """The heads, thresholds and architecture entries of an exported model's config."""
     return {
         "heads": {"challenge": list(CHALLENGE_LABELS), "superclass": list(SUPERCLASSES)},
-        "thresholds": {
-            "challenge": [round(float(t), 6) for t in thresholds],
-            "superclass": [round(float(t), 6) for t in sup_thresholds],
-        },
+        "thresholds": _rounded({"challenge": thresholds, "superclass": sup_thresholds}),
         "threshold_method": config.threshold_method,
         "architecture": arch,
     }
@@ -691,7 +704,7 @@ def _fit(
     config: TrainConfig,
     *,
     batch_input: Callable[[NDArray[Any], np.random.Generator], torch.Tensor],
-    evaluate: Callable[[], dict[str, Any]],
+    evaluate: Callable[[], dict[str, Any]] | None,
     ckpt_path: Path,
     start: float,
     resume: bool,
@@ -703,7 +716,8 @@ def _fit(
 
     AdamW with a one-cycle schedule over ``config.epochs``; ``batch_input(inputs, rng)`` turns
     the rows of ``train.signals`` of one batch into the model's input (augmenting with ``rng``)
-    and ``evaluate()`` scores the model on the validation data. Checkpoints go to
+    and ``evaluate()`` scores the model on the validation data (``None``: no validation data;
+    the last epoch is kept). Checkpoints go to
     ``ckpt_path`` every ``config.checkpoint_minutes`` and after every epoch; ``resume=True``
     continues from there. The best epoch (mean of both heads' validation AUROC) is loaded
     into ``model`` at the end, which is left in eval mode.
@@ -780,12 +794,16 @@ def _fit(
         if stopped_early:
             log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
             break
-        metrics = evaluate()
-        score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **{
-            k: v for k, v in metrics.items() if not k.endswith("per_class")}})  # fmt: skip
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, val AUROC challenge "
-            f"{metrics['challenge_auroc']:.4f}, superclass {metrics['superclass_auroc']:.4f} "
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
+        if evaluate is None:  # no validation data: the last epoch is the best
+            score, metrics, done = float(epoch), None, ""
+        else:
+            metrics = evaluate()
+            score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
+            history[-1].update({k: v for k, v in metrics.items() if not k.endswith("per_class")})
+            done = (f", val AUROC challenge {metrics['challenge_auroc']:.4f}, "
+                    f"superclass {metrics['superclass_auroc']:.4f}")  # fmt: skip
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}{done} "
             f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
         if score > best["score"]:
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -823,9 +841,10 @@ def train_classifier(
         f"loading PTB-XL folds {list(config.train_folds)} (train) and "
         f"{list(config.val_folds)} (val)"
     )
+    folds = {"train": config.train_folds, "val": config.val_folds}
     splits = load_ptbxl_splits(
         config.ptbxl,
-        folds={"train": config.train_folds, "val": config.val_folds},
+        folds={k: v for k, v in folds.items() if v},
         fs=config.fs,
         n_samples=config.n_samples,
         ptbxl_plus=config.ptbxl_plus,
@@ -833,9 +852,9 @@ def train_classifier(
         limit=config.limit,
         verbose=True,
     )
-    train, val = splits["train"], splits["val"]
-    log(f"  {len(train.ecg_ids)} training and {len(val.ecg_ids)} validation records "
-        f"({time.monotonic() - start:.0f} s)")  # fmt: skip
+    train, val = splits["train"], splits.get("val")
+    log(f"  {len(train.ecg_ids)} training and {0 if val is None else len(val.ecg_ids)} "
+        f"validation records ({time.monotonic() - start:.0f} s)")  # fmt: skip
 
     # per-lead standardisation from the training signals
     mean = np.nanmean(train.signals, axis=(0, 2)).astype(np.float64)
@@ -858,7 +877,6 @@ def train_classifier(
         np.clip(np.sqrt((1 - prevalence) / np.maximum(prevalence, 1e-4)), 1.0, 10.0),
         dtype=torch.float32,
     )
-    val_x = encode_signals(val.signals, mean=mean_l, std=std_l)
     aug_cfg = AugmentConfig()
 
     def batch_input(sig: NDArray[Any], rng: np.random.Generator) -> torch.Tensor:
@@ -866,12 +884,17 @@ def train_classifier(
             sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
         return torch.from_numpy(encode_signals(sig, mean=mean_l, std=std_l))
 
+    val_x = (
+        encode_signals(val.signals, mean=mean_l, std=std_l)
+        if val is not None
+        else encode_signals(train.signals[:8], mean=mean_l, std=std_l)  # the ONNX check only
+    )
     best, history = _fit(
         model,
         train,
         config,
         batch_input=batch_input,
-        evaluate=lambda: _evaluate(_predict(model, val_x), val),
+        evaluate=None if val is None else lambda: _evaluate(_predict(model, val_x), val),
         pos_weight=pos_weight,
         ckpt_path=ckpt_path,
         start=start,
@@ -879,39 +902,16 @@ def train_classifier(
         log=log,
         log_no_checkpoint=True,
     )
+    if val is None:  # cross-fitting: the thresholds of a model trained without these folds
+        from ..classify._predict import SignalClassifier
 
-    # thresholds on the validation folds: clean signals + one digitization-like copy
-    val_aug = augment_batch(val.signals, np.random.default_rng(12345), fs=config.fs, config=aug_cfg)
-    p_clean = _predict(model, val_x)
-    p_aug = _predict(model, encode_signals(val_aug, mean=mean_l, std=std_l))
-    y_both = np.concatenate([val.challenge, val.challenge])
-    p_both = np.concatenate([p_clean["challenge"], p_aug["challenge"]])
-    thresholds = choose_thresholds(y_both, p_both, method=config.threshold_method)
-    has = np.concatenate([val.has_superclass, val.has_superclass])
-    sup_thresholds = choose_thresholds(
-        np.concatenate([val.superclass, val.superclass])[has],
-        np.concatenate([p_clean["superclass"], p_aug["superclass"]])[has],
-        method=config.threshold_method,
-    )
-    val_metrics = {
-        "epoch": best["epoch"],
-        "clean": _evaluate(p_clean, val),
-        "augmented": _evaluate(p_aug, val),
-        "challenge_f1_clean": dict(
-            zip(
-                CHALLENGE_LABELS,
-                map(float, _f1_per_class(val.challenge, p_clean["challenge"] >= thresholds)),
-                strict=True,
-            )
-        ),
-        "challenge_f1_augmented": dict(
-            zip(
-                CHALLENGE_LABELS,
-                map(float, _f1_per_class(val.challenge, p_aug["challenge"] >= thresholds)),
-                strict=True,
-            )
-        ),
-    }
+        kept = SignalClassifier(str(config.thresholds_from)).thresholds
+        thresholds, sup_thresholds = kept["challenge"], kept["superclass"]
+        val_metrics: dict[str, Any] = {"epoch": best["epoch"]}
+    else:
+        thresholds, sup_thresholds, val_metrics = _validate(
+            model, val, val_x, best, config, mean=mean_l, std=std_l
+        )
     minutes = (time.monotonic() - start) / 60
     onnx_config = {
         "format": 1,
@@ -930,6 +930,8 @@ def train_classifier(
             **_run_info(config, history, best, minutes, n_params),
         },
     }
+    if config.thresholds_from is not None and val is None:
+        onnx_config["training"]["thresholds_from"] = Path(config.thresholds_from).name
     onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
                             n_samples=config.n_samples)  # fmt: skip
     _check_onnx(model, onnx_path, val_x[:8])
@@ -943,6 +945,47 @@ def train_classifier(
         write_card=write_model_card,
         log=log,
     )
+
+
+def _validate(
+    model: SignalResNet,
+    val: _Split,
+    val_x: NDArray[np.float32],
+    best: Mapping[str, Any],
+    config: TrainConfig,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], dict[str, Any]]:
+    """Thresholds of both heads (on the validation signals, clean + one digitization-like
+    copy) and the validation metrics of a trained signal model."""
+    val_aug = augment_batch(
+        val.signals, np.random.default_rng(12345), fs=config.fs, config=AugmentConfig()
+    )
+    p_clean = _predict(model, val_x)
+    p_aug = _predict(model, encode_signals(val_aug, mean=mean, std=std))
+    y_both = np.concatenate([val.challenge, val.challenge])
+    p_both = np.concatenate([p_clean["challenge"], p_aug["challenge"]])
+    thresholds = choose_thresholds(y_both, p_both, method=config.threshold_method)
+    has = np.concatenate([val.has_superclass, val.has_superclass])
+    sup_thresholds = choose_thresholds(
+        np.concatenate([val.superclass, val.superclass])[has],
+        np.concatenate([p_clean["superclass"], p_aug["superclass"]])[has],
+        method=config.threshold_method,
+    )
+
+    def f1(p: Mapping[str, NDArray[np.float32]]) -> dict[str, float]:
+        per_class = _f1_per_class(val.challenge, p["challenge"] >= thresholds)
+        return dict(zip(CHALLENGE_LABELS, map(float, per_class), strict=True))
+
+    val_metrics = {
+        "epoch": best["epoch"],
+        "clean": _evaluate(p_clean, val),
+        "augmented": _evaluate(p_aug, val),
+        "challenge_f1_clean": f1(p_clean),
+        "challenge_f1_augmented": f1(p_aug),
+    }
+    return thresholds, sup_thresholds, val_metrics
 
 
 def _check_onnx(
@@ -969,6 +1012,7 @@ def write_model_card(
 ) -> Path:
     """A Markdown model card: data, command, commit, validation metrics, thresholds."""
     t = onnx_config["training"]
+    kept = t.get("thresholds_from")
     lines = [
         f"# ecgscan classifier `{config.model}`",
         "",
@@ -976,14 +1020,20 @@ def write_model_card(
         "",
         "## Training",
         "",
-        f"- data: {t['data']}; training folds {t['train_folds']}, validation (epoch choice and "
-        f"thresholds) folds {t['val_folds']}; fold 9 is reserved for `benchmarks/classify.py`",
+        f"- data: {t['data']}; training folds {t['train_folds']}, "
+        + (
+            f"validation (epoch choice and thresholds) folds {t['val_folds']}"
+            if not kept
+            else "no validation folds (the last epoch is kept)"
+        )
+        + "; fold 9 is reserved for `benchmarks/classify.py`",
         f"- command: `ecgscan train classifier --model {config.model} --ptbxl PTBXL_DIR "
         + ("--ptbxl-plus PTBXL_PLUS_DIR " if config.ptbxl_plus else "")
         + f"--epochs {config.epochs} --loss {config.loss}"
         + (f" --activation {config.activation}" if config.activation else "")
         + (f" --seed {config.seed}" if config.seed else "")
-        + "`",
+        + "`"
+        + (f" with `train_folds={tuple(t['train_folds'])}, val_folds=()`" if kept else ""),
         f"- commit: {t['commit']}; seed {t['seed']}; {t['parameters'] / 1e6:.2f} M parameters; "
         f"{t['epochs_run']} epochs in {t['minutes']} min on one CPU thread; "
         f"best epoch {t['best_epoch']}",
@@ -991,8 +1041,14 @@ def write_model_card(
         f"{onnx_config['duration']:g} s in training, any length at inference",
         f"- augmentation imitating digitization: {'yes' if t['augment'] else 'no'}",
         f"- thresholds: per class, {onnx_config['threshold_method']} on the validation folds "
-        "(clean + augmented copy)",
+        "(clean + augmented copy)"
+        + (f", those of `{kept}` (trained without the folds above; cross-fitting)" if kept else ""),
         "",
+    ]
+    if "clean" not in val_metrics:  # no validation folds
+        path.write_text("\n".join(lines))
+        return path
+    lines += [
         f"## Validation (folds {t['val_folds']}, best epoch)",
         "",
         "| label | AUROC clean | AUROC augmented | F1 clean | F1 augmented | threshold |",
@@ -1216,6 +1272,25 @@ def write_image_model_card(
 
 
 # ============================================================================== ensemble
+#: The ensemble's member-weight grid (a further member's share of the running average).
+_WEIGHT_GRID = tuple(float(w) for w in np.round(np.arange(0.0, 0.91, 0.05), 2))
+
+
+def _rounded(values: Mapping[str, ArrayLike]) -> dict[str, list[float]]:
+    """Head → thresholds (or coefficients) as JSON lists, to six places."""
+    return {h: [round(float(t), 6) for t in np.ravel(v)] for h, v in values.items()}
+
+
+def _head_thresholds(
+    y: Mapping[str, NDArray[Any]], p: Mapping[str, NDArray[Any]], has: NDArray[np.bool_]
+) -> dict[str, NDArray[np.float64]]:
+    """F1-optimal thresholds of both heads (superclasses on the records that have one)."""
+    return {
+        "challenge": choose_thresholds(y["challenge"], p["challenge"]),
+        "superclass": choose_thresholds(y["superclass"][has], p["superclass"][has]),
+    }
+
+
 def _member_sources(config: TrainConfig) -> list[tuple[str, Path]]:
     """``(registry name, ONNX file)`` of every ensemble member.
 
@@ -1356,7 +1431,7 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
             [y2["challenge"], y2["superclass"][has2]],
             [running["challenge"], running["superclass"][has2]],
             [cal_both[i]["challenge"], cal_both[i]["superclass"][has2]],
-            grid=tuple(np.round(np.arange(0.0, 0.91, 0.05), 2)),
+            grid=_WEIGHT_GRID,
         )
         for k in weights:
             weights[k] *= 1 - w_i
@@ -1371,13 +1446,9 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
 
     ens_clean, ens_aug = signal_mix(raw_clean), signal_mix(raw_aug)
     thresholds: dict[str, dict[str, list[float]]] = {}
-    both_y = {h: np.concatenate([y[h], y[h]]) for h in heads}
     both_p = {h: np.concatenate([ens_clean[h], ens_aug[h]]) for h in heads}
-    thr_sig = {
-        "challenge": choose_thresholds(both_y["challenge"], both_p["challenge"]),
-        "superclass": choose_thresholds(both_y["superclass"][has2], both_p["superclass"][has2]),
-    }
-    thresholds["signal"] = {h: [round(float(t), 6) for t in v] for h, v in thr_sig.items()}
+    thr_sig = _head_thresholds(y2, both_p, has2)
+    thresholds["signal"] = _rounded(thr_sig)
 
     report: dict[str, Any] = {"n_val_signals": len(val.ecg_ids)}
     for name, mix in (("clean", ens_clean), ("augmented", ens_aug)):
@@ -1444,7 +1515,7 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
             [yp["challenge"], yp["superclass"][hasp]],
             [base["challenge"], base["superclass"][hasp]],
             [img_mix["challenge"], img_mix["superclass"][hasp]],
-            grid=tuple(np.round(np.arange(0.0, 0.91, 0.05), 2)),
+            grid=_WEIGHT_GRID,
         )
         log(f"  image weight in the average: {w:.2f} (validation score {max(scores):.4f} vs "
             f"{scores[0]:.4f} without images)")  # fmt: skip
@@ -1452,22 +1523,11 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
         for i in img_idx:
             weights[i] = round(total_img / len(img_idx), 6)
         mixed = {h: (1 - w) * base[h] + w * img_mix[h] for h in heads}
-        if w > 0:
-            thr_mix = {
-                "challenge": choose_thresholds(yp["challenge"], mixed["challenge"]),
-                "superclass": choose_thresholds(yp["superclass"][hasp], mixed["superclass"][hasp]),
-            }
-        else:  # the image adds nothing: same rule as signal alone
-            thr_mix = thr_sig
-        thr_img = {
-            "challenge": choose_thresholds(yp["challenge"], img_mix["challenge"]),
-            "superclass": choose_thresholds(yp["superclass"][hasp], img_mix["superclass"][hasp]),
-        }
-        thresholds["signal+image"] = {
-            h: [round(float(t), 6) for t in v] for h, v in thr_mix.items()
-        }
-        thresholds["image"] = {h: [round(float(t), 6) for t in v] for h, v in thr_img.items()}
-        grid = map(str, np.round(np.arange(0.0, 0.91, 0.05), 2))
+        # the image adds nothing (w = 0): same rule as signal alone
+        thr_mix = _head_thresholds(yp, mixed, hasp) if w > 0 else thr_sig
+        thresholds["signal+image"] = _rounded(thr_mix)
+        thresholds["image"] = _rounded(_head_thresholds(yp, img_mix, hasp))
+        grid = map(str, _WEIGHT_GRID)
         sig_a, mix_a = _aurocs(yp, base, hasp), _aurocs(yp, mixed, hasp)
         report["pages"] = {
             "n": len(rows),
@@ -1489,8 +1549,7 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
             "file": file,
             "input": members[i].input,
             "weight": weights[i],
-            "calibration": {h: {"a": [round(float(v), 6) for v in a],
-                                "b": [round(float(v), 6) for v in b]}
+            "calibration": {h: _rounded({"a": a, "b": b})
                             for h, (a, b) in calibration[i].items()},
         })  # fmt: skip
     minutes = (time.monotonic() - start) / 60

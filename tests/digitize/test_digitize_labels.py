@@ -1,0 +1,124 @@
+"""Lead names printed on or against the trace: found, read and erased (digitize._layout's
+label functions)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from _shared import shared_path
+from ecgscan.digitize import digitize
+from ecgscan.digitize._layout import RowGeometry, erase_labels, find_labels
+
+
+def _word(text: str, font_file: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of a word's ink, drawn with a matplotlib font, from (0, 0)."""
+    path = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", font_file)
+    face = ImageFont.truetype(path, size)
+    canvas = Image.new("L", (8 * size, 3 * size), 0)
+    ImageDraw.Draw(canvas).text((size, size), text, font=face, fill=255)
+    ys, xs = np.nonzero(np.asarray(canvas) > 110)
+    return ys - ys.min(), xs - xs.min()
+
+
+def _page_with_names_on_the_trace(names: tuple[str, ...]) -> tuple[
+    np.ndarray, list[RowGeometry], list[list[float]], list[int]
+]:  # fmt: skip
+    """A 4.3 px/mm ink map with one row per name, printed over the first beat as on
+    real-scan ecg00050: the letters stand 1 px above the trace's line, and a piece of the
+    trace cut off by faded stretches (flat bits and a 4-mm R wave) starts one pixel after
+    the name, at the letters' height."""
+    ppm = 4.3
+    prob = np.zeros((130 * len(names), 700), np.float32)
+    rows, starts, feet = [], [], []
+    for k, name in enumerate(names):
+        base = 130 * k + 80
+        ys, xs = _word(name, "DejaVuSerif-Bold.ttf", 18)
+        foot = base - 2
+        prob[ys + foot - ys.max(), xs + 93] = 1.0
+        right = 93 + int(xs.max())
+        prob[base, 80:90] = 1.0  # the trace before the name
+        piece = right + 2  # the piece: 5 mm of line with an R wave in its middle
+        prob[base, piece : piece + int(5 * ppm)] = 1.0
+        x = piece + int(2.5 * ppm)
+        prob[base - int(4 * ppm) : base, x : x + 2] = 1.0
+        prob[base, piece + int(5 * ppm) + 3 : 690] = 1.0  # the rest, after a faded gap
+        rows.append(RowGeometry(center=float(base), y_lo=base - 60, y_hi=base + 50,
+                                x_first=80, x_last=690, coverage=0.9))  # fmt: skip
+        starts.append([93.0])
+        feet.append(foot)
+    return prob, rows, starts, feet
+
+
+def test_a_name_standing_on_the_trace_is_read_apart_from_its_waves() -> None:
+    """Letters on the trace's line, grouped into one word with a piece of the trace beside
+    them, still read as the name; erasing the name leaves the trace."""
+    prob, rows, starts, feet = _page_with_names_on_the_trace(("III", "II"))
+    labels = find_labels(prob, rows, starts, px_per_mm=4.3)
+    assert [row[0].text if row[0] else None for row in labels] == ["III", "II"]
+    for row, foot in zip(labels, feet, strict=True):
+        lbl = row[0]
+        assert lbl is not None and lbl.score >= 0.6
+        # the word is the letters alone: none of its ink below their feet
+        assert lbl.bbox[3] <= foot
+    out = erase_labels(prob, labels, [("III",), ("II",)])
+    for r in rows:
+        base = int(r.center)
+        assert np.array_equal(out[base], prob[base])  # the trace's line is kept
+        assert out[base - 12 : base - 2, 93:110].max() == 0.0  # the letters are gone
+
+
+def test_a_lone_stroke_on_the_trace_is_not_read_as_a_name() -> None:
+    """A single stroke standing on the trace where a name is looked for (a QRS complex's
+    stroke looks like an "I") is not taken for a name."""
+    ppm = 4.3
+    prob = np.zeros((160, 600), np.float32)
+    prob[100, 60:590] = 1.0
+    prob[86:100, 96:98] = 1.0  # a 3-mm stroke up from the line, at the segment's start
+    row = RowGeometry(center=100.0, y_lo=40, y_hi=150, x_first=60, x_last=590, coverage=0.9)
+    labels = find_labels(prob, [row], [[93.0]], px_per_mm=ppm)
+    assert labels[0][0] is None or labels[0][0].score < 0.5
+
+
+def test_a_real_page_with_names_over_its_first_beats_keeps_einthoven() -> None:
+    """ecg00050 (a phone photo) prints "II" and "III" over the traces' first beats: the
+    names are read and erased, not followed as trace (Einthoven's law holds to 12 dB over
+    the first column; 4 dB when "III" was followed)."""
+    res = digitize(shared_path("images", "real-scans", "ecg00050.jpg"), fs=500)
+    assert res.layout.name.startswith("3x4")
+    i, ii, iii = (res.record.lead(n) for n in ("I", "II", "III"))
+    ok = np.isfinite(i) & np.isfinite(ii) & np.isfinite(iii)
+    assert ok.sum() >= 500  # the first column: 2.5 s
+    a = ii[ok] - ii[ok].mean()
+    err = a - (i[ok] + iii[ok] - (i[ok] + iii[ok]).mean())
+    assert 10 * np.log10(np.sum(a**2) / np.sum(err**2)) >= 12.0
+
+
+def test_a_stroke_away_from_where_the_page_prints_its_names_is_not_a_name() -> None:
+    """A QRS stroke the size of a letter that reads as "I" better than the small printed "I"
+    does (real-scan ecg00025), but stands 10 mm above where the page prints its names, is
+    not taken for the name: the printed word is."""
+    ppm = 4.0
+    names = (("I", "aVR"), ("II", "aVL"), ("III", "aVF"))
+    prob = np.zeros((3 * 150, 800), np.float32)
+    rows, starts = [], []
+    for k, row_names in enumerate(names):
+        base = 150 * k + 70
+        prob[base, 20:790] = 1.0
+        for x0, name in zip((20, 400), row_names, strict=True):
+            ys, xs = _word(name, "STIXGeneral.ttf", 12)
+            prob[ys + base + 14, xs + x0 + 4] = 1.0  # 3.5 mm under the trace
+        rows.append(RowGeometry(center=float(base), y_lo=base - 70, y_hi=base + 70,
+                                x_first=20, x_last=790, coverage=0.9))  # fmt: skip
+        starts.append([20.0, 400.0])
+    ys, xs = _word("I", "STIXGeneral.ttf", 12)
+    prob[70 - 30 : 70 - 30 + int(ys.max()) + 1, 50] = 1.0  # a 1-px stroke, as tall, above
+    labels = find_labels(prob, rows, starts, px_per_mm=ppm)
+    assert [lbl.text if lbl else None for row in labels[1:] for lbl in row] == [
+        "II", "aVL", "III", "aVF"
+    ]  # fmt: skip
+    top = labels[0][0]
+    assert top is not None and top.bbox[1] == 70 + 14  # the printed word, not the stroke

@@ -92,6 +92,28 @@ def test_tiny_training_run_writes_a_usable_model(
     assert all(0.0 <= p <= 1.0 for p in pred.probabilities.values())
     # resuming a finished run only re-exports
     assert main([*args, "--resume"]) == 0
+    # fine-tuning it on the validation fold too: its weights, scaling and thresholds go on
+    tuned = tmp_path / "tuned"
+    tune = ["train", "classifier", "--model", "signal-small", "--ptbxl", str(ptbxl_dir),
+            "-o", str(tuned), "--epochs", "1", "--limit", "24", "--batch-size", "12",
+            "--cache-dir", str(tmp_path / "cache"), "--train-folds", "1-8",
+            "--val-folds", "none", "--finetune-from", str(out), "--lr", "1e-4"]  # fmt: skip
+    assert main(tune) == 0
+    after = SignalClassifier(tuned / "signal-small.onnx")
+    training = after.config["training"]
+    assert training["train_folds"] == list(range(1, 9)) and training["val_folds"] == []
+    assert training["finetuned_from"]["train_folds"] == [1, 2, 3, 4, 5, 6, 7]
+    assert after.config["mean"] == clf.config["mean"] and after.config["std"] == clf.config["std"]
+    for head in ("challenge", "superclass"):
+        np.testing.assert_allclose(after.thresholds[head], clf.thresholds[head], atol=1e-6)
+    moved = [abs(after.predict(rec).probabilities[k] - pred.probabilities[k]) for k in clf.labels]
+    assert 0.0 < max(moved) < 0.5  # trained on from where it was, not from scratch
+    card = (tuned / "MODEL_CARD.md").read_text()
+    assert "--finetune-from" in card and "fine-tuned from the model trained on folds" in card
+    # a folder that is not a run of this model is refused with the fix
+    code = main(["train", "classifier", "--model", "signal", "--ptbxl", str(ptbxl_dir),
+                 "-o", str(tmp_path / "x"), "--finetune-from", str(out)])  # fmt: skip
+    assert code == 2
 
 
 def test_overlapping_folds_are_refused(ptbxl_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

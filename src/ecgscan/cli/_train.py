@@ -50,7 +50,24 @@ def train_classifier_command(
         "f1", "--thresholds", help="Per-class threshold criterion: f1 or youden."
     ),
     train_folds: str = typer.Option("1-7", "--train-folds", help="e.g. 1-7 or 1,2,3."),
-    val_folds: str = typer.Option("8", "--val-folds", help="Folds for epoch and thresholds."),
+    val_folds: str = typer.Option(
+        "8",
+        "--val-folds",
+        help="Folds for epoch and thresholds; 'none' for a signal model fine-tuned or given "
+        "--thresholds-from (the last epoch is kept).",
+    ),
+    finetune_from: Path | None = typer.Option(
+        None,
+        "--finetune-from",
+        help="Signal models: the output folder of an earlier run of the same model; training "
+        "starts from its best weights, input scaling and architecture.",
+    ),
+    thresholds_from: Path | None = typer.Option(
+        None,
+        "--thresholds-from",
+        help="Signal models without validation folds: keep this model's (.onnx) thresholds; "
+        "default with --finetune-from: that run's.",
+    ),
     no_augment: bool = typer.Option(False, "--no-augment", help="Train on clean signals only."),
     limit: int | None = typer.Option(
         None, "--limit", help="Use only the first N records of each split (smoke tests)."
@@ -85,7 +102,9 @@ def train_classifier_command(
         ptbxl_plus=None if ptbxl_plus is None else str(ptbxl_plus),
         output=str(output),
         train_folds=_folds(train_folds, "--train-folds"),
-        val_folds=_folds(val_folds, "--val-folds"),
+        val_folds=() if val_folds.strip().lower() == "none" else _folds(val_folds, "--val-folds"),
+        finetune_from=None if finetune_from is None else str(finetune_from),
+        thresholds_from=None if thresholds_from is None else str(thresholds_from),
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,

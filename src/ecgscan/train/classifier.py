@@ -510,6 +510,10 @@ class TrainConfig:
     # signal models without validation folds (trained on them too): the thresholds of this
     # model (.onnx), trained without them, are kept (cross-fitting) and so is the last epoch
     thresholds_from: str | None = None
+    # fine-tuning: the run folder of a signal model of the same name (its checkpoint.pt and
+    # exported .onnx); training starts from its best weights and keeps its input scaling and
+    # architecture (and, without validation folds, its thresholds)
+    finetune_from: str | None = None
     fs: float = 100.0
     n_samples: int = 1000
     epochs: int = 20
@@ -549,6 +553,17 @@ class TrainConfig:
             )
         if set(self.train_folds) & set(self.val_folds):
             raise EcgscanError("train and validation folds overlap; choose disjoint folds")
+        if self.finetune_from is not None:
+            src = Path(self.finetune_from)
+            if get_model_spec(self.model).input != "signal":
+                raise EcgscanError("finetune_from: only signal models can be fine-tuned")
+            if not (src / "checkpoint.pt").is_file() or not (src / f"{self.model}.onnx").is_file():
+                raise EcgscanError(
+                    f"finetune_from: {str(src)!r} is not a training run of {self.model!r}; give "
+                    f"the output folder of its training (with checkpoint.pt and {self.model}.onnx)"
+                )
+            if self.thresholds_from is None and not self.val_folds:
+                self.thresholds_from = str(src / f"{self.model}.onnx")
         if not self.val_folds and (
             self.thresholds_from is None or get_model_spec(self.model).input != "signal"
         ):
@@ -856,19 +871,28 @@ def train_classifier(
     log(f"  {len(train.ecg_ids)} training and {0 if val is None else len(val.ecg_ids)} "
         f"validation records ({time.monotonic() - start:.0f} s)")  # fmt: skip
 
-    # per-lead standardisation from the training signals
-    mean = np.nanmean(train.signals, axis=(0, 2)).astype(np.float64)
-    std = np.nanstd(train.signals, axis=(0, 2)).astype(np.float64)
-    std = np.where(std > 1e-6, std, 1.0)
-    mean_l, std_l = [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
-
-    spec = get_model_spec(config.model)
-    arch = {**dict(spec.defaults), **config.arch}
-    if config.activation is not None:
-        arch["activation"] = config.activation
-    arch["widths"], arch["blocks"] = list(arch["widths"]), list(arch["blocks"])
+    source = None if config.finetune_from is None else _finetune_source(config)
+    if source is None:
+        # per-lead standardisation from the training signals
+        mean = np.nanmean(train.signals, axis=(0, 2)).astype(np.float64)
+        std = np.nanstd(train.signals, axis=(0, 2)).astype(np.float64)
+        std = np.where(std > 1e-6, std, 1.0)
+        mean_l, std_l = [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
+        spec = get_model_spec(config.model)
+        arch = {**dict(spec.defaults), **config.arch}
+        if config.activation is not None:
+            arch["activation"] = config.activation
+        arch["widths"], arch["blocks"] = list(arch["widths"]), list(arch["blocks"])
+    else:  # the fine-tuned model's input scaling and architecture
+        mean_l, std_l = list(source[0]["mean"]), list(source[0]["std"])
+        arch = dict(source[0]["architecture"])
+        log(f"fine-tuning from {config.finetune_from} (trained on folds "
+            f"{source[0]['training']['train_folds']}, best epoch "
+            f"{source[0]['training']['best_epoch']})")  # fmt: skip
     model = create_model(config.model, **arch)
     assert isinstance(model, SignalResNet)
+    if source is not None:
+        model.load_state_dict(source[1])
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model {config.model!r}: {n_params / 1e6:.2f} M parameters, {arch}")
 
@@ -932,6 +956,13 @@ def train_classifier(
     }
     if config.thresholds_from is not None and val is None:
         onnx_config["training"]["thresholds_from"] = Path(config.thresholds_from).name
+    if source is not None:
+        onnx_config["training"]["finetuned_from"] = {
+            k: source[0]["training"][k]
+            for k in ("train_folds", "val_folds", "commit", "seed", "epochs_run", "best_epoch",
+                      "minutes")
+            if k in source[0]["training"]
+        }  # fmt: skip
     onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
                             n_samples=config.n_samples)  # fmt: skip
     _check_onnx(model, onnx_path, val_x[:8])
@@ -945,6 +976,19 @@ def train_classifier(
         write_card=write_model_card,
         log=log,
     )
+
+
+def _finetune_source(config: TrainConfig) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The exported config and the best-epoch weights of the run ``config.finetune_from``."""
+    from ..classify._predict import SignalClassifier
+
+    src = Path(str(config.finetune_from))
+    exported = SignalClassifier(str(src / f"{config.model}.onnx")).config
+    ckpt = torch.load(src / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = ckpt["best"]["state"]
+    if state is None:
+        raise EcgscanError(f"finetune_from: {str(src)!r} holds no finished epoch to start from")
+    return exported, state
 
 
 def _validate(
@@ -988,6 +1032,14 @@ def _validate(
     return thresholds, sup_thresholds, val_metrics
 
 
+def _fold_text(folds: Sequence[int]) -> str:
+    """Folds as the command line takes them: ``1-8`` for a range, else ``1,3,5``."""
+    f = sorted(folds)
+    if f and f == list(range(f[0], f[-1] + 1)) and len(f) > 1:
+        return f"{f[0]}-{f[-1]}"
+    return ",".join(map(str, f))
+
+
 def _check_onnx(
     model: SignalResNet | ImageResNet,
     path: Path,
@@ -1013,6 +1065,7 @@ def write_model_card(
     """A Markdown model card: data, command, commit, validation metrics, thresholds."""
     t = onnx_config["training"]
     kept = t.get("thresholds_from")
+    tuned = t.get("finetuned_from")
     lines = [
         f"# ecgscan classifier `{config.model}`",
         "",
@@ -1032,11 +1085,24 @@ def write_model_card(
         + f"--epochs {config.epochs} --loss {config.loss}"
         + (f" --activation {config.activation}" if config.activation else "")
         + (f" --seed {config.seed}" if config.seed else "")
-        + "`"
-        + (f" with `train_folds={tuple(t['train_folds'])}, val_folds=()`" if kept else ""),
+        + (f" --lr {config.lr:g}" if config.lr != TrainConfig.lr else "")
+        + (f" --train-folds {_fold_text(config.train_folds)}" if kept else "")
+        + (" --val-folds none" if kept else "")
+        + (f" --finetune-from {config.finetune_from}" if config.finetune_from else "")
+        + (f" --thresholds-from {config.thresholds_from}" if kept and not tuned else "")
+        + "`",
         f"- commit: {t['commit']}; seed {t['seed']}; {t['parameters'] / 1e6:.2f} M parameters; "
         f"{t['epochs_run']} epochs in {t['minutes']} min on one CPU thread; "
         f"best epoch {t['best_epoch']}",
+        *(
+            [
+                f"- fine-tuned from the model trained on folds {tuned['train_folds']} (validation "
+                f"folds {tuned['val_folds']}, best epoch {tuned.get('best_epoch')}, commit "
+                f"{tuned.get('commit')}): its weights, input scaling and architecture"
+            ]
+            if tuned
+            else []
+        ),
         f"- input: 12 leads at {onnx_config['fs']:g} Hz (+ 12 known-sample masks), "
         f"{onnx_config['duration']:g} s in training, any length at inference",
         f"- augmentation imitating digitization: {'yes' if t['augment'] else 'no'}",
@@ -1141,8 +1207,13 @@ def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None
     """:func:`train_classifier` for the image models (rendered pages instead of signals)."""
     from ..classify._image import encode_pages
 
-    start, out_dir, ckpt_path = _start_run(config)
     spec = get_model_spec(config.model)
+    if spec.builder.startswith("ecgscan.train.multitask:"):  # pages + trace masks
+        from .multitask import train_multitask
+
+        result: TrainResult = train_multitask(config, resume=resume, log=log)
+        return result
+    start, out_dir, ckpt_path = _start_run(config)
     arch = {**dict(spec.defaults), **config.arch}
     size = (int(arch["height"]), int(arch["width"]))
     arch["widths"], arch["blocks"] = list(arch["widths"]), list(arch["blocks"])

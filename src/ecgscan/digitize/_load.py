@@ -137,6 +137,11 @@ def _open_raster(path: Path) -> NDArray[np.uint8]:
             f"{where}: image is over the pixel limit of {MAX_PIXELS / 1e6:.0f} Mpx "
             "(possible decompression bomb); scan at a lower DPI"
         ) from None
+    except Image.UnidentifiedImageError:
+        raise DigitizationError(
+            f"{where}: not an image file (its contents are no image format Pillow knows); "
+            "expected a PNG, JPEG, TIFF, BMP, WebP or PDF file"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DigitizationError(
             f"{where}: cannot read the file as an image ({exc}); expected a PNG, JPEG, TIFF, "

@@ -14,6 +14,7 @@ in :mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
 
 from .._callable import make_module_callable
 from ._ensemble import EnsembleClassifier
+from ._image import trace_map
 from ._predict import (
     IMAGE_SUFFIXES,
     ImageClassifier,
@@ -54,6 +55,7 @@ __all__ = [
     "per_class_auroc",
     "prepare_record",
     "register_model",
+    "trace_map",
 ]
 
 

@@ -1,7 +1,7 @@
 """From a page image to the tensor an image classifier reads.
 
 Every image model reads one grey channel of a fixed size (``(height, width)`` from its
-configuration, 384 × 512 for the shipped model): the page is converted to grey, resized with
+configuration, 240 × 320 for the shipped models): the page is converted to grey, resized with
 area averaging (so a 200-DPI scan and a 72-DPI training render look alike) and inverted and
 scaled to ``[0, 1]`` (ink ≈ 1, paper ≈ 0). Training (:mod:`ecgscan.train.classifier`) and
 inference use the same function here, so they cannot drift apart.
@@ -9,6 +9,7 @@ inference use the same function here, so they cannot drift apart.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 
 from ..errors import EcgscanError
 
-__all__ = ["IMAGE_SIZE", "encode_pages", "page_thumbnail"]
+__all__ = ["IMAGE_SIZE", "encode_pages", "page_thumbnail", "trace_map"]
 
 #: (height, width) of the shipped image model's input.
 IMAGE_SIZE: tuple[int, int] = (384, 512)
@@ -65,3 +66,59 @@ def encode_pages(thumbnails: NDArray[np.uint8]) -> NDArray[np.float32]:
     if x.ndim != 3:
         raise EcgscanError(f"thumbnails must have shape (batch, H, W), got {x.shape}")
     return ((255.0 - x.astype(np.float32)) / 255.0)[:, None]
+
+
+def trace_map(
+    image: Any, *, model: Any = "multitask", full_size: bool = True
+) -> NDArray[np.float32]:
+    """Probability that each pixel of a page lies on an ECG trace, from a multi-task model.
+
+    Parameters
+    ----------
+    image : array or path
+        The page, as for :func:`page_thumbnail`.
+    model : str, path or ImageClassifier, keyword-only
+        A model with a ``trace`` output: the registered ``'multitask'`` (default), its ONNX
+        file, or an :class:`~ecgscan.classify.ImageClassifier` loaded from one.
+    full_size : bool, keyword-only
+        Resize the map (bilinear) to the page's size (default); ``False`` returns the model's
+        own resolution (half its input size, 120 × 160 for the shipped model).
+
+    Returns
+    -------
+    ndarray of float32, shape (H, W)
+        Values in [0, 1]; the model card's threshold (``config['trace']['threshold']``)
+        separates trace from background.
+
+    Examples
+    --------
+    >>> from ecgscan.render import render_page
+    >>> from ecgscan import synthetic_ecg
+    >>> page = render_page(synthetic_ecg(fs=500, duration=10, seed=1), dpi=72)
+    >>> trace_map(page.image).shape == page.image.shape[:2]
+    True
+    """
+    import cv2
+
+    from ._predict import ImageClassifier, load_classifier
+
+    clf = model if isinstance(model, ImageClassifier) else load_classifier(model)
+    if not isinstance(clf, ImageClassifier) or "trace" not in {
+        o.name for o in clf.session.get_outputs()
+    }:
+        raise EcgscanError(
+            f"model {str(model)!r} has no trace output; give a multi-task image model "
+            "(e.g. 'multitask' or an ONNX file from `ecgscan train classifier --model multitask`)"
+        )
+    if not isinstance(image, np.ndarray) and isinstance(image, str | os.PathLike):
+        from ..digitize._load import load_image
+
+        image = load_image(image)
+    x = encode_pages(page_thumbnail(image, size=clf.size))
+    with clf._lock:
+        (prob,) = clf.session.run(["trace"], {"image": x})
+    out = np.asarray(prob[0], dtype=np.float32)
+    if full_size:
+        h, w = np.asarray(image).shape[:2]
+        out = np.asarray(cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+    return np.clip(out, 0.0, 1.0)

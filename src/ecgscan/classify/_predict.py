@@ -228,7 +228,9 @@ class _OnnxClassifier:
         self.thresholds: dict[str, NDArray[np.float64]] = {
             k: np.asarray(v, dtype=np.float64) for k, v in self.config["thresholds"].items()
         }
-        self.outputs = [o.name for o in self.session.get_outputs()]
+        # the label heads' outputs (a multi-task model's extra outputs, e.g. 'trace', are
+        # not run here)
+        self.outputs = [o.name for o in self.session.get_outputs() if o.name in self.heads]
         self._lock = threading.Lock()
 
     @property
@@ -238,7 +240,7 @@ class _OnnxClassifier:
 
     def _run_session(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
         with self._lock:  # onnxruntime sessions are thread-safe, but keep one core busy at most
-            return list(self.session.run(None, {self.input: x}))
+            return list(self.session.run(self.outputs, {self.input: x}))
 
     def _proba(self, inputs: Iterable[NDArray[np.float32]]) -> dict[str, NDArray[np.float32]]:
         """Head → stacked probabilities of the encoded ``inputs`` (one record each)."""

@@ -194,6 +194,30 @@ register_model(
 )
 register_model(
     ModelSpec(
+        name="multitask",
+        input="image",
+        summary=(
+            "the encoder and label heads of 'image' shared with a light U-Net decoder that maps "
+            "the traces (trained on the renderer's trace masks; extra ONNX output 'trace', see "
+            "ecgscan.classify.trace_map): an option, not an ensemble member"
+        ),
+        builder="ecgscan.train.multitask:build_multitask",
+        defaults={
+            "widths": (32, 64, 128, 192),
+            "blocks": (1, 1, 1, 1),
+            "stem": 16,
+            "decoder": (64, 48, 32, 24, 16, 16),
+            "dropout": 0.3,
+            "activation": "sigmoid",
+            "height": 240,
+            "width": 320,
+            "trace_weight": 1.0,
+        },
+        weights="multitask.onnx",
+    )
+)
+register_model(
+    ModelSpec(
         name="ensemble",
         input="ensemble",
         summary=(

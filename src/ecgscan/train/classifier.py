@@ -445,17 +445,19 @@ def load_ptbxl_splits(
 
 # ================================================================================ losses
 def _log_probs(
-    model: SignalResNet | ImageResNet, scores: torch.Tensor, head: str
+    model: nn.Module, scores: torch.Tensor, head: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(p, log p, log(1 - p)), computed stably for the model's activation."""
-    if model.gev is None:
+    """(p, log p, log(1 - p)), computed stably for the model's activation (its ``gev``
+    modules per head, or None for the sigmoid)."""
+    gev = getattr(model, "gev", None)
+    if gev is None:
         return torch.sigmoid(scores), F.logsigmoid(scores), F.logsigmoid(-scores)
-    p = model.gev[head](scores).clamp(1e-6, 1 - 1e-6)
+    p = gev[head](scores).clamp(1e-6, 1 - 1e-6)
     return p, torch.log(p), torch.log1p(-p)
 
 
 def multilabel_loss(
-    model: SignalResNet | ImageResNet,
+    model: nn.Module,
     scores: torch.Tensor,
     target: torch.Tensor,
     head: str,
@@ -713,12 +715,34 @@ def _finish_run(
     return TrainResult(onnx_path, card, onnx_config, val_metrics, minutes)
 
 
+def heads_loss(
+    model: nn.Module,
+    scores: Mapping[str, torch.Tensor],
+    split: _Split,
+    idx: NDArray[np.int64],
+    config: TrainConfig,
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Both label heads' loss (:func:`multilabel_loss`) on the records ``idx`` of ``split``
+    (the superclass head on the records that have a superclass)."""
+    loss = multilabel_loss(model, scores["challenge"], torch.from_numpy(split.challenge[idx]),
+                           "challenge", loss=config.loss, pos_weight=pos_weight)  # fmt: skip
+    return loss + config.superclass_weight * multilabel_loss(
+        model, scores["superclass"], torch.from_numpy(split.superclass[idx]), "superclass",
+        loss=config.loss, mask=torch.from_numpy(split.has_superclass[idx]),
+    )  # fmt: skip
+
+
 def _fit(
-    model: SignalResNet | ImageResNet,
+    model: nn.Module,
     train: _Split,
     config: TrainConfig,
     *,
-    batch_input: Callable[[NDArray[Any], np.random.Generator], torch.Tensor],
+    batch_input: Callable[[NDArray[Any], np.random.Generator], torch.Tensor] | None = None,
+    batch_loss: Callable[
+        [NDArray[np.int64], np.random.Generator], tuple[torch.Tensor, dict[str, float]]
+    ]
+    | None = None,
     evaluate: Callable[[], dict[str, Any]] | None,
     ckpt_path: Path,
     start: float,
@@ -726,13 +750,16 @@ def _fit(
     log: Callable[[str], None],
     pos_weight: torch.Tensor | None = None,
     log_no_checkpoint: bool = False,
+    log_metrics: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The training loop shared by the signal and image models.
+    """The training loop shared by the signal, image and multi-task models.
 
     AdamW with a one-cycle schedule over ``config.epochs``; ``batch_input(inputs, rng)`` turns
-    the rows of ``train.signals`` of one batch into the model's input (augmenting with ``rng``)
-    and ``evaluate()`` scores the model on the validation data (``None``: no validation data;
-    the last epoch is kept). Checkpoints go to
+    the rows of ``train.signals`` of one batch into the model's input (augmenting with ``rng``),
+    whose loss is :func:`heads_loss`; or ``batch_loss(idx, rng)`` gives a batch's whole loss
+    and further named parts of it to log (a multi-task model's trace loss). ``evaluate()``
+    scores the model on the validation data (``None``: no validation data; the last epoch is
+    kept); ``log_metrics`` names further validation metrics to log. Checkpoints go to
     ``ckpt_path`` every ``config.checkpoint_minutes`` and after every epoch; ``resume=True``
     continues from there. The best epoch (mean of both heads' validation AUROC) is loaded
     into ``model`` at the end, which is left in eval mode.
@@ -781,18 +808,17 @@ def _fit(
     while epoch < config.epochs:
         model.train()
         t0, losses = time.monotonic(), []
+        parts: dict[str, list[float]] = {}
         for step in range(step_in_epoch, steps_per_epoch):
             idx = np.sort(order[step * config.batch_size : (step + 1) * config.batch_size])
-            x = batch_input(train.signals[idx], rng)
-            ych = torch.from_numpy(train.challenge[idx])
-            ysup = torch.from_numpy(train.superclass[idx])
-            scores = model(x)
-            loss = multilabel_loss(model, scores["challenge"], ych, "challenge", loss=config.loss,
-                                   pos_weight=pos_weight)  # fmt: skip
-            loss = loss + config.superclass_weight * multilabel_loss(
-                model, scores["superclass"], ysup, "superclass", loss=config.loss,
-                mask=torch.from_numpy(train.has_superclass[idx]),
-            )  # fmt: skip
+            if batch_loss is not None:
+                loss, named = batch_loss(idx, rng)
+                for k, v in named.items():
+                    parts.setdefault(k, []).append(v)
+            else:
+                assert batch_input is not None
+                scores = model(batch_input(train.signals[idx], rng))
+                loss = heads_loss(model, scores, train, idx, config, pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -809,15 +835,18 @@ def _fit(
         if stopped_early:
             log(f"time limit of {config.max_minutes} min reached in epoch {epoch + 1}")
             break
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
+        means = {k: float(np.mean(v)) for k, v in parts.items()}
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **means})
+        done = "".join(f" ({k} {v:.4f})" for k, v in means.items())
         if evaluate is None:  # no validation data: the last epoch is the best
-            score, metrics, done = float(epoch), None, ""
+            score, metrics = float(epoch), None
         else:
             metrics = evaluate()
             score = 0.5 * (metrics["challenge_auroc"] + metrics["superclass_auroc"])
             history[-1].update({k: v for k, v in metrics.items() if not k.endswith("per_class")})
-            done = (f", val AUROC challenge {metrics['challenge_auroc']:.4f}, "
-                    f"superclass {metrics['superclass_auroc']:.4f}")  # fmt: skip
+            done += (f", val AUROC challenge {metrics['challenge_auroc']:.4f}, "
+                     f"superclass {metrics['superclass_auroc']:.4f}")  # fmt: skip
+            done += "".join(f", {k} {metrics[k]:.3f}" for k in log_metrics)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}{done} "
             f"({time.monotonic() - t0:.0f} s)")  # fmt: skip
         if score > best["score"]:

@@ -395,3 +395,20 @@ def test_row_durations_snap_to_printed_lengths_only_within_their_error() -> None
     # a row cut off by the image's edge is longer than it looks (real scan ecg00017: 9.42 s)
     assert _snap_duration(9.42, cut=True) == 10.0
     assert _snap_duration(8.5, cut=True) == 8.5  # too short for a cut 10-s row
+
+
+def test_samples_before_the_first_traced_column_are_unknown_not_extrapolated() -> None:
+    # a trace that starts at the pulse's falling edge (no gap, as ECG-Image-Kit and many
+    # printers draw it) at a scan's low resolution (3 px/mm): its first pixels merge with the
+    # falling stroke, so the samples there were extrapolated (0.4 mV off on II) and are NaN
+    clean = synthetic_ecg(fs=500, duration=10, seed=3, noise_mv=0.0)
+    page = render_page(clean, layout="3x4+II", dpi=75, style="clean", seed=1,
+                       calibration_gap=0.0)  # fmt: skip
+    res = digitize(page.image, fs=500)
+    for lead in ("I", "II", "III"):
+        ref, est = page.reference.lead(lead), res.record.lead(lead)
+        ok = np.isfinite(ref) & np.isfinite(est)
+        first = int(np.flatnonzero(np.isfinite(est))[0])
+        assert 10 < first <= 10 + 30  # after the 20-ms lead-in; at most 1.5 mm left out
+        d = est - ref - np.median(est[ok] - ref[ok])
+        assert np.max(np.abs(d[first : first + 20])) < 0.15

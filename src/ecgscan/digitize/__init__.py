@@ -8,8 +8,9 @@ The pipeline has one module per stage; each stage is usable on its own:
    and half turns (:func:`upside_down`), grid-driven dewarp of curved paper
    (:func:`estimate_warp`), shadows and uneven light evened out (:func:`flatten_lighting`);
 3. :func:`estimate_grid` — grid period (px/mm) along x and y;
-4. :func:`calibrate` — paper speed and gain from the calibration pulse (defaults 25 mm/s,
-   10 mm/mV);
+4. :func:`calibrate` — paper speed and gain from the calibration pulse, and where the pulse
+   leaves them open from the printed settings (:func:`read_calibration_text`: "25 mm/s
+   20 mm/mV"); defaults 25 mm/s, 10 mm/mV;
 5. :func:`find_rows`, :func:`find_labels`, :func:`assign_leads` — rows, columns, rhythm strips,
    lead names read from the page (:func:`read_label`) and checked against the limb-lead laws;
 6. :func:`segment_traces`, :func:`trace_maps` — per-pixel trace probability and, where traces
@@ -72,6 +73,7 @@ from ._result import (
     Row,
 )
 from ._segment import SEGMENTATION_METHODS, TraceMaps, model_path, segment_traces, trace_maps
+from ._text import PrintedCalibration, read_calibration_text
 from ._write import OUTPUT_FORMATS, result_files, write_result
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "Layout",
     "LeadLabel",
     "LeadQuality",
+    "PrintedCalibration",
     "Pulse",
     "Row",
     "TraceMaps",
@@ -112,6 +115,7 @@ __all__ = [
     "load_image",
     "model_path",
     "pen_radius",
+    "read_calibration_text",
     "read_label",
     "result_files",
     "row_traces",

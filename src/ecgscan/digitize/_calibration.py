@@ -2,11 +2,13 @@
 
 The standard pulse is a 1-mV step held for 0.2 s: at 10 mm/mV it is 10 mm tall, at 25 mm/s it is
 5 mm wide. Its measured height and width (in grid millimetres) give the gain and speed; without
-a pulse the defaults (25 mm/s, 10 mm/mV) apply.
+a pulse the settings printed on the page ("25 mm/s 20 mm/mV", :mod:`._text`) do, else the
+defaults (25 mm/s, 10 mm/mV) apply.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,7 @@ from numpy.typing import NDArray
 
 from ._layout import _longest_run
 from ._result import Calibration
+from ._text import PrintedCalibration
 
 __all__ = ["Pulse", "calibrate", "find_end_pulse", "find_pulse"]
 
@@ -397,27 +400,56 @@ def calibrate(
     px_per_mm_y: float,
     paper_speed: float | None = None,
     gain: float | None = None,
+    printed: PrintedCalibration | Callable[[], PrintedCalibration] | None = None,
 ) -> Calibration:
-    """Paper speed and gain from the pulses found (nearest standard values), or the defaults.
+    """Paper speed and gain from the pulses found (nearest standard values), the settings
+    printed on the page, or the defaults (25 mm/s, 10 mm/mV).
 
-    Values given by the caller win over what is measured.
+    Values given by the caller win over what is measured. A pulse decides the gain when its
+    height is within 20 % of a standard gain's 1-mV height. The printed settings
+    (``printed``: what :func:`~ecgscan.digitize.read_calibration_text` read, or a
+    function that reads them, called only when needed) decide it when there is no pulse, or
+    settle a pulse's height between two standard gains when they name one of the two
+    (settings that name neither are not used at all). The printed speed is used when the
+    settings are read and the caller gave none. ``Calibration.source`` joins what decided:
+    ``'given'``, ``'pulse'``, ``'text'`` (e.g. ``'pulse+text'``), or ``'default'``.
     """
     measured_gain = measured_speed = None
+    ambiguous: tuple[float, float] | None = None
     if pulses:
         heights = np.array([(p.y_base - p.y_top) / px_per_mm_y for p in pulses])
         widths = np.array([(p.x_fall - p.x_rise) / px_per_mm_x for p in pulses if not p.partial])
         h_mm = float(np.median(heights))
         measured_gain = min(_GAINS, key=lambda g: abs(np.log(g / max(h_mm, 1e-3))))
+        if abs(np.log(h_mm / measured_gain)) > np.log(1.2):  # between two standard heights
+            below = [g for g in _GAINS if g <= h_mm]
+            above = [g for g in _GAINS if g >= h_mm]
+            if below and above:
+                ambiguous = (below[-1], above[0])
         # pulse widths vary between vendors (0.1-0.2 s), so the width does not fix the speed;
         # it only confirms the default when it is 5 mm (a cut pulse's width says nothing)
         w_mm = float(np.median(widths)) if widths.size else float("nan")
         measured_speed = 25.0 if 2.0 <= w_mm <= 12.0 else None
-    source = "pulse" if pulses else "default"
-    if paper_speed is not None or gain is not None:
-        source = "given" if not pulses else "given+pulse"
+    text: PrintedCalibration | None = None
+    needed = (gain is None and (not pulses or ambiguous is not None)) or (
+        paper_speed is None and not pulses
+    )
+    if needed and printed is not None:
+        text = printed() if callable(printed) else printed
+        if ambiguous and text.gain is not None and text.gain not in ambiguous:
+            text = None  # it contradicts the pulse: not the page's settings, or misread
+    parts = ["given"] if paper_speed is not None or gain is not None else []
+    parts += ["pulse"] if pulses else []
+    read_gain = text.gain if gain is None and text is not None else None
+    if read_gain is not None and (not pulses or (ambiguous and read_gain in ambiguous)):
+        measured_gain = read_gain
+        parts.append("text")
+    if paper_speed is None and text is not None and text.paper_speed is not None:
+        measured_speed = text.paper_speed
+        parts += [] if "text" in parts else ["text"]
     return Calibration(
         paper_speed=float(paper_speed if paper_speed is not None else (measured_speed or 25.0)),
         gain=float(gain if gain is not None else (measured_gain or 10.0)),
-        source=source,
+        source="+".join(parts) or "default",
         pulse_found=bool(pulses),
     )

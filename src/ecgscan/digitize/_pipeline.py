@@ -39,6 +39,7 @@ from ._load import load_image
 from ._quality import lead_quality, trace_continuity
 from ._result import DigitizationResult, Grid, Layout, LeadQuality, Row
 from ._segment import segment_traces, trace_maps
+from ._text import read_calibration_text
 
 __all__ = ["digitize"]
 
@@ -701,8 +702,10 @@ def digitize(
             grid = Grid(ppm, ppm, found=False, source="pulse")
         else:
             grid = Grid(ppm, ppm, found=False, source="page width")
+    # the printed settings ("25 mm/s  20 mm/mV") are read only when the pulses leave them open
     calib = calibrate(found, px_per_mm_x=grid.px_per_mm_x, px_per_mm_y=grid.px_per_mm_y,
-                      paper_speed=paper_speed, gain=gain)  # fmt: skip
+                      paper_speed=paper_speed, gain=gain,
+                      printed=lambda: read_calibration_text(prob, rows, px_per_mm=ppm))  # fmt: skip
     px_per_s = grid.px_per_mm_x * calib.paper_speed
     px_per_mv = grid.px_per_mm_y * calib.gain
     lap("calibration")
@@ -835,6 +838,11 @@ def digitize(
                                   px_per_s=px_per_s, px_per_mv=px_per_mv, t_start=c * seg,
                                   t_end=(c + 1) * seg, fs=fs, radius=radius,
                                   init=(xs[in_seg], ys[in_seg]))  # fmt: skip
+            if c == 0 and run_xf.size:
+                # the samples left of the first column the trace was followed at (a pulse's
+                # falling edge, a pen-down blot) were extrapolated, not drawn: unknown
+                x_s = t0 + phase + row_shift[c] + ts * px_per_s
+                mv = np.where(x_s < float(run_xf.min()), np.nan, mv)
             shift = c * seg if origin_rule == "zero" else 0.0
             cont = trace_continuity(ys[in_seg], thickness=thickness)
             yy = ys[in_seg]

@@ -69,7 +69,14 @@ class Grid:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Paper speed (mm/s) and gain (mm/mV) and where they came from."""
+    """Paper speed (mm/s) and gain (mm/mV) and where they came from.
+
+    ``source`` joins, with ``+``, what decided the values: ``'given'`` (the caller),
+    ``'pulse'`` (the calibration pulse's height), ``'text'`` (the settings printed on the
+    page, "25 mm/s 20 mm/mV", see :func:`~ecgscan.digitize.read_calibration_text`); e.g.
+    ``'pulse+text'`` (a pulse between two standard heights settled by the text) or
+    ``'given+pulse'``. ``'default'``: none of them (25 mm/s, 10 mm/mV).
+    """
 
     paper_speed: float = 25.0
     gain: float = 10.0

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -355,11 +355,8 @@ def render_page_cache(
     """Render one page per record (random style and layout) as grey thumbnails, cached.
 
     Pages come from :func:`ecgscan.render.render_page` with ``style='random'``, a layout drawn
-    from :data:`PAGE_LAYOUTS` and a resolution drawn in ``dpi``; each page is reduced with
-    :func:`ecgscan.classify._image.page_thumbnail`. With ``cache_dir`` the thumbnails are
-    written to a ``.npy`` memory map as they are rendered, and an interrupted run resumes where
-    it stopped (the progress count is in a ``.json`` next to it). ``max_minutes`` stops
-    rendering after that time (the rest stays to be rendered by a later call).
+    from :data:`PAGE_LAYOUTS` and a resolution drawn in ``dpi`` (see :func:`render_cached`);
+    each page is reduced with :func:`ecgscan.classify._image.page_thumbnail`.
 
     Returns
     -------
@@ -368,45 +365,100 @@ def render_page_cache(
     n_done : int
         How many pages (the first ones) are rendered.
     """
+    from ..classify._image import page_thumbnail
+
+    h, w = int(size[0]), int(size[1])
+
+    def thumbnail(page: Any) -> NDArray[np.uint8]:
+        return page_thumbnail(page.image, size=(h, w))
+
+    arrays, done = render_cached(
+        ptbxl_root, ecg_ids, {"pages": ((h, w), thumbnail)}, name=f"pages-{h}x{w}", dpi=dpi,
+        seed=seed, cache_dir=cache_dir, max_minutes=max_minutes, verbose=verbose,
+    )  # fmt: skip
+    return arrays["pages"], done
+
+
+def render_cached(
+    ptbxl_root: str | os.PathLike[str],
+    ecg_ids: Sequence[int] | NDArray[np.integer[Any]],
+    outputs: Mapping[str, tuple[tuple[int, int], Callable[[Any], NDArray[np.uint8]]]],
+    *,
+    name: str,
+    dpi: tuple[float, float] = (72.0, 96.0),
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    max_minutes: float | None = None,
+    verbose: bool = False,
+) -> tuple[dict[str, NDArray[np.uint8]], int]:
+    """Render one page per record and keep what ``outputs`` take from it, cached.
+
+    Each record's page is drawn with its own generator (``seed`` and the ``ecg_id``): a layout
+    from :data:`PAGE_LAYOUTS` (3x4+II where the style's paper cannot hold it), a resolution in
+    ``dpi``, ``style='random'``; so every caller gets the same page for a record. ``outputs``
+    maps a name to the shape of its array per page and the function that computes it from the
+    :class:`~ecgscan.render.RenderedPage`. With ``cache_dir`` the arrays are ``.npy`` memory
+    maps ``<name>-<n>-<key>.<output>.npy`` written as the pages are rendered, and an
+    interrupted run resumes where it stopped (the progress count is in a ``.json`` next to
+    them); ``max_minutes`` stops rendering after that time.
+
+    Returns
+    -------
+    arrays : dict of ndarray of uint8, shape (n, *shape)
+        Per output; zero for the pages not rendered yet.
+    n_done : int
+        How many pages (the first ones) are rendered.
+    """
     import warnings
 
     import pandas as pd
 
-    from ..classify._image import page_thumbnail
     from ..data.record import Record
     from ..errors import LayoutError
     from ..render import render_page
 
     ids = np.asarray([int(e) for e in ecg_ids], dtype=np.int64)
-    h, w = int(size[0]), int(size[1])
+    shapes = {k: (int(v[0][0]), int(v[0][1])) for k, v in outputs.items()}
     key = hashlib.sha1(
         json.dumps(
-            [str(Path(ptbxl_root).resolve()), [h, w], list(dpi), seed, ids.tolist()]
+            [str(Path(ptbxl_root).resolve()), shapes, list(dpi), seed, ids.tolist()]
         ).encode()
     ).hexdigest()[:16]
     done = 0
     progress = None
+    arrays: dict[str, NDArray[np.uint8]] = {}
     if cache_dir is None:
-        out: NDArray[np.uint8] = np.zeros((len(ids), h, w), dtype=np.uint8)
+        arrays = {k: np.zeros((len(ids), *shape), np.uint8) for k, shape in shapes.items()}
     else:
-        path = Path(cache_dir) / f"pages-{h}x{w}-{len(ids)}-{key}.npy"
-        progress = path.with_suffix(".json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_file() and progress.is_file():
+        base = Path(cache_dir) / f"{name}-{len(ids)}-{key}"
+        paths = {k: base.with_name(f"{base.name}.{k}.npy") for k in shapes}
+        progress = base.with_name(base.name + ".json")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        if progress.is_file() and all(p.is_file() for p in paths.values()):
             done = int(json.loads(progress.read_text())["done"])
-            out = np.load(path, mmap_mode="r+")
+            arrays = {k: np.load(p, mmap_mode="r+") for k, p in paths.items()}
         else:
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(ids), h, w))
+            arrays = {k: np.lib.format.open_memmap(p, mode="w+", dtype=np.uint8,
+                                                   shape=(len(ids), *shapes[k]))
+                      for k, p in paths.items()}  # fmt: skip
         if done >= len(ids):
-            return np.asarray(out), done
+            return {k: np.asarray(a) for k, a in arrays.items()}, done
     root = Path(ptbxl_root)
     db = pd.read_csv(
         root / "ptbxl_database.csv", index_col="ecg_id", usecols=["ecg_id", "filename_lr"]
     )
-    names = [name for name, _ in PAGE_LAYOUTS]
+    names = [layout for layout, _ in PAGE_LAYOUTS]
     weights = np.asarray([p for _, p in PAGE_LAYOUTS])
     weights = weights / weights.sum()
     t0 = time.monotonic()
+
+    def flush() -> None:
+        if progress is not None:
+            for a in arrays.values():
+                assert isinstance(a, np.memmap)
+                a.flush()
+            progress.write_text(json.dumps({"done": done}))
+
     for i in range(done, len(ids)):
         if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes:
             break
@@ -421,21 +473,15 @@ def render_page_cache(
             except LayoutError:  # e.g. 12 rows on a style's small paper: the common layout
                 page = render_page(rec, layout="3x4+II", dpi=page_dpi, style="random",
                                    seed=page_seed)  # fmt: skip
-        out[i] = page_thumbnail(page.image, size=(h, w))
+        for k, (_, make) in outputs.items():
+            arrays[k][i] = make(page)
         done = i + 1
-        if progress is not None and (done % 50 == 0 or done == len(ids)):
-            assert isinstance(out, np.memmap)
-            out.flush()
-            progress.write_text(json.dumps({"done": done}))
-        if verbose and (i + 1) % 250 == 0:
-            print(
-                f"  rendered {i + 1}/{len(ids)} pages ({time.monotonic() - t0:.0f} s)", flush=True
-            )
-    if progress is not None:
-        assert isinstance(out, np.memmap)
-        out.flush()
-        progress.write_text(json.dumps({"done": done}))
-    return np.asarray(out), done
+        if done % 50 == 0:
+            flush()
+        if verbose and done % 250 == 0:
+            print(f"  rendered {done}/{len(ids)} pages ({time.monotonic() - t0:.0f} s)", flush=True)
+    flush()
+    return {k: np.asarray(a) for k, a in arrays.items()}, done
 
 
 def page_ecg_ids(

@@ -1192,15 +1192,11 @@ def _augment_pages(x: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np
     return out
 
 
-def _load_page_splits(
-    config: TrainConfig, size: tuple[int, int], log: Callable[[str], None]
-) -> dict[str, _Split]:
-    """Rendered-page thumbnails (as ``_Split.signals``) with both label sets, by split."""
-    import cv2
-
-    from ..data.labels import labels_to_matrix
+def _page_records(config: TrainConfig) -> tuple[Any, NDArray[Any], NDArray[np.bool_]]:
+    """The PTB-XL database and the records whose pages image models train on (``is_val``
+    marks those of the validation folds)."""
     from ..data.ptbxl import PTBXL
-    from ._common import page_ecg_ids, render_page_cache
+    from ._common import page_ecg_ids
 
     db = PTBXL(config.ptbxl, ptbxl_plus=config.ptbxl_plus)
     ids, is_val = page_ecg_ids(
@@ -1209,6 +1205,34 @@ def _load_page_splits(
         n_train=config.pages_train if config.limit is None else config.limit,
         n_val=config.pages_val if config.limit is None else max(2, config.limit // 4),
     )
+    return db, ids, is_val
+
+
+def _page_splits(
+    db: Any, ids: NDArray[Any], is_val: NDArray[np.bool_], pages: NDArray[np.uint8]
+) -> dict[str, _Split]:
+    """Pages (as ``_Split.signals``) with both label sets of their records, by split."""
+    from ..data.labels import labels_to_matrix
+
+    challenge = db.challenge_labels
+    out: dict[str, _Split] = {}
+    for split, sel in (("train", ~is_val), ("val", is_val)):
+        sid = ids[sel]
+        ych = labels_to_matrix([challenge.loc[int(e)] for e in sid])
+        ysup = superclass_matrix(list(db.database.loc[sid, "scp_codes"]), db.scp_statements)
+        out[split] = _Split(sid, pages[sel], ych, ysup)
+    return out
+
+
+def _load_page_splits(
+    config: TrainConfig, size: tuple[int, int], log: Callable[[str], None]
+) -> dict[str, _Split]:
+    """Rendered-page thumbnails (as ``_Split.signals``) with both label sets, by split."""
+    import cv2
+
+    from ._common import render_page_cache
+
+    db, ids, is_val = _page_records(config)
     pages, done = render_page_cache(
         config.ptbxl,
         ids,
@@ -1222,14 +1246,7 @@ def _load_page_splits(
     if tuple(pages.shape[1:]) != size:
         pages = np.stack([cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_AREA)
                           for p in pages])  # fmt: skip
-    challenge = db.challenge_labels
-    out: dict[str, _Split] = {}
-    for split, sel in (("train", ~is_val), ("val", is_val)):
-        sid = ids[sel]
-        ych = labels_to_matrix([challenge.loc[int(e)] for e in sid])
-        ysup = superclass_matrix(list(db.database.loc[sid, "scp_codes"]), db.scp_statements)
-        out[split] = _Split(sid, pages[sel], ych, ysup)
-    return out
+    return _page_splits(db, ids, is_val, pages)
 
 
 def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None]) -> TrainResult:

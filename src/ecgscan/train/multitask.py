@@ -16,7 +16,6 @@ and inverted) and has three outputs: ``challenge`` and ``superclass`` probabilit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -35,7 +34,7 @@ from ..classify._registry import get_model_spec
 from ..classify._thresholds import choose_thresholds
 from ..data.labels import CHALLENGE_LABELS
 from ..errors import EcgscanError
-from ._common import SUPERCLASSES, save_onnx, superclass_matrix
+from ._common import SUPERCLASSES, save_onnx
 
 __all__ = ["MultiTaskNet", "build_multitask", "render_trace_cache", "train_multitask"]
 
@@ -213,10 +212,9 @@ def render_trace_cache(
     """Rendered pages (grey thumbnails of ``size``) and their trace coverage at half that size.
 
     The pages are those of :func:`ecgscan.train._common.render_page_cache` (same layouts,
-    resolutions and seeds per record, so the same pages as the image model's), reduced
-    straight to ``size``; the trace target is :func:`trace_target` of the renderer's mask at
-    ``size / 2``. With ``cache_dir`` both go to ``.npy`` memory maps as they are rendered and an
-    interrupted run resumes (the progress count is in a ``.json`` next to them).
+    resolutions and seeds per record, so the same pages as the image model's; see
+    :func:`ecgscan.train._common.render_cached` for the cache), reduced straight to ``size``;
+    the trace target is :func:`trace_target` of the renderer's mask at ``size / 2``.
 
     Returns
     -------
@@ -226,86 +224,19 @@ def render_trace_cache(
     n_done : int
         How many pages (the first ones) are rendered; the others are zero.
     """
-    import warnings
-
-    import pandas as pd
-
     from ..classify._image import page_thumbnail
-    from ..data.record import Record
-    from ..errors import LayoutError
-    from ..render import render_page
-    from ._common import PAGE_LAYOUTS
+    from ._common import render_cached
 
-    ids = np.asarray([int(e) for e in ecg_ids], dtype=np.int64)
     h, w = int(size[0]), int(size[1])
     th, tw = h // 2, w // 2
-    key = hashlib.sha1(
-        json.dumps(
-            [str(Path(ptbxl_root).resolve()), [h, w], list(dpi), seed, ids.tolist(), "trace"]
-        ).encode()
-    ).hexdigest()[:16]
-    done = 0
-    progress = None
-    pages: NDArray[np.uint8]
-    traces: NDArray[np.uint8]
-    if cache_dir is None:
-        pages = np.zeros((len(ids), h, w), np.uint8)
-        traces = np.zeros((len(ids), th, tw), np.uint8)
-    else:
-        base = Path(cache_dir) / f"trace-pages-{h}x{w}-{len(ids)}-{key}"
-        p_path, t_path = base.with_suffix(".pages.npy"), base.with_suffix(".traces.npy")
-        progress = base.with_suffix(".json")
-        base.parent.mkdir(parents=True, exist_ok=True)
-        if p_path.is_file() and t_path.is_file() and progress.is_file():
-            done = int(json.loads(progress.read_text())["done"])
-            pages = np.load(p_path, mmap_mode="r+")
-            traces = np.load(t_path, mmap_mode="r+")
-        else:
-            pages = np.lib.format.open_memmap(p_path, mode="w+", dtype=np.uint8,
-                                              shape=(len(ids), h, w))  # fmt: skip
-            traces = np.lib.format.open_memmap(t_path, mode="w+", dtype=np.uint8,
-                                               shape=(len(ids), th, tw))  # fmt: skip
-        if done >= len(ids):
-            return np.asarray(pages), np.asarray(traces), done
-    root = Path(ptbxl_root)
-    db = pd.read_csv(
-        root / "ptbxl_database.csv", index_col="ecg_id", usecols=["ecg_id", "filename_lr"]
-    )
-    names = [name for name, _ in PAGE_LAYOUTS]
-    weights = np.asarray([p for _, p in PAGE_LAYOUTS])
-    weights = weights / weights.sum()
-    t0 = time.monotonic()
-
-    def flush() -> None:
-        if progress is not None:
-            for arr in (pages, traces):
-                assert isinstance(arr, np.memmap)
-                arr.flush()
-            progress.write_text(json.dumps({"done": done}))
-
-    for i in range(done, len(ids)):
-        if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes:
-            break
-        rng = np.random.default_rng([seed, int(ids[i])])  # as render_page_cache
-        rec = Record.from_wfdb(root / str(db.at[int(ids[i]), "filename_lr"]))
-        layout = names[int(rng.choice(len(names), p=weights))]
-        page_dpi, page_seed = float(rng.uniform(*dpi)), int(rng.integers(2**31))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                page = render_page(rec, layout=layout, dpi=page_dpi, style="random", seed=page_seed)
-            except LayoutError:
-                page = render_page(rec, layout="3x4+II", dpi=page_dpi, style="random",
-                                   seed=page_seed)  # fmt: skip
-        pages[i] = page_thumbnail(page.image, size=(h, w))
-        traces[i] = trace_target(page.mask, (th, tw))
-        done = i + 1
-        if done % 100 == 0:
-            flush()
-        if verbose and done % 250 == 0:
-            print(f"  rendered {done}/{len(ids)} pages ({time.monotonic() - t0:.0f} s)", flush=True)
-    flush()
-    return np.asarray(pages), np.asarray(traces), done
+    arrays, done = render_cached(
+        ptbxl_root, ecg_ids,
+        {"pages": ((h, w), lambda page: page_thumbnail(page.image, size=(h, w))),
+         "traces": ((th, tw), lambda page: trace_target(page.mask, (th, tw)))},
+        name=f"trace-pages-{h}x{w}", dpi=dpi, seed=seed, cache_dir=cache_dir,
+        max_minutes=max_minutes, verbose=verbose,
+    )  # fmt: skip
+    return arrays["pages"], arrays["traces"], done
 
 
 def _augment_pairs(
@@ -351,19 +282,11 @@ class _TraceData:
 def _load_trace_splits(
     config: Any, size: tuple[int, int], log: Callable[[str], None]
 ) -> dict[str, _TraceData]:
-    """Rendered pages, trace targets and both label sets of the training and validation folds."""
-    from ..data.labels import labels_to_matrix
-    from ..data.ptbxl import PTBXL
-    from ._common import page_ecg_ids
-    from .classifier import _Split
+    """Rendered pages, trace targets and both label sets of the training and validation folds
+    (the records and labels of the image model's pages)."""
+    from .classifier import _page_records, _page_splits
 
-    db = PTBXL(config.ptbxl, ptbxl_plus=config.ptbxl_plus)
-    ids, is_val = page_ecg_ids(
-        db.ecg_ids(folds=list(config.train_folds), fs=100),
-        db.ecg_ids(folds=list(config.val_folds), fs=100),
-        n_train=config.pages_train if config.limit is None else config.limit,
-        n_val=config.pages_val if config.limit is None else max(2, config.limit // 4),
-    )
+    db, ids, is_val = _page_records(config)
     pages, traces, done = render_trace_cache(
         config.ptbxl,
         ids,
@@ -375,14 +298,11 @@ def _load_trace_splits(
     if done < len(ids):
         log(f"  only {done} of {len(ids)} pages rendered (time limit); training on those")
     ids, is_val, pages, traces = ids[:done], is_val[:done], pages[:done], traces[:done]
-    challenge = db.challenge_labels
-    out: dict[str, _TraceData] = {}
-    for name, sel in (("train", ~is_val), ("val", is_val)):
-        sid = ids[sel]
-        ych = labels_to_matrix([challenge.loc[int(e)] for e in sid])
-        ysup = superclass_matrix(list(db.database.loc[sid, "scp_codes"]), db.scp_statements)
-        out[name] = _TraceData(_Split(sid, pages[sel], ych, ysup), traces[sel])
-    return out
+    splits = _page_splits(db, ids, is_val, pages)
+    return {
+        "train": _TraceData(splits["train"], traces[~is_val]),
+        "val": _TraceData(splits["val"], traces[is_val]),
+    }
 
 
 # ================================================================================ training

@@ -9,7 +9,6 @@ inference use the same function here, so they cannot drift apart.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +19,8 @@ from ..errors import EcgscanError
 
 __all__ = ["IMAGE_SIZE", "encode_pages", "page_thumbnail", "trace_map"]
 
-#: (height, width) of the shipped image model's input.
+#: Default (height, width) of :func:`page_thumbnail`: the size training pages are cached at
+#: (each model's own input size is in its config: 240 × 320 for the shipped models).
 IMAGE_SIZE: tuple[int, int] = (384, 512)
 
 
@@ -110,7 +110,7 @@ def trace_map(
             f"model {str(model)!r} has no trace output; give a multi-task image model "
             "(e.g. 'multitask' or an ONNX file from `ecgscan train classifier --model multitask`)"
         )
-    if not isinstance(image, np.ndarray) and isinstance(image, str | os.PathLike):
+    if not isinstance(image, np.ndarray):  # read once: its size scales the map back
         from ..digitize._load import load_image
 
         image = load_image(image)

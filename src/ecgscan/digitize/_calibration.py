@@ -446,7 +446,8 @@ def calibrate(
         parts.append("text")
     if paper_speed is None and text is not None and text.paper_speed is not None:
         measured_speed = text.paper_speed
-        parts += [] if "text" in parts else ["text"]
+        if "text" not in parts:
+            parts.append("text")
     return Calibration(
         paper_speed=float(paper_speed if paper_speed is not None else (measured_speed or 25.0)),
         gain=float(gain if gain is not None else (measured_gain or 10.0)),

@@ -8,8 +8,10 @@ rhythm strips are rows without separators; lead names follow the layout template
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -794,32 +796,58 @@ def _normalise_word(crop: NDArray[np.float32], width: int) -> NDArray[np.float64
     return out
 
 
+def _font_files(names: Sequence[str]) -> list[str]:
+    """Paths of the fonts ``names`` that matplotlib ships (its ``fonts/ttf`` folder), those
+    present."""
+    import os
+
+    import matplotlib
+
+    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+    paths = [os.path.join(folder, name) for name in names]
+    return [p for p in paths if os.path.isfile(p)]  # a trimmed install may lack some
+
+
+def _drawn(text: str, path: str) -> NDArray[np.float32] | None:
+    """``text`` drawn at 48 px in the font at ``path``, cropped to its ink (:func:`_crop`);
+    None when the font draws no ink for it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = ImageFont.truetype(path, 48)
+    left, top, right, bottom = face.getbbox(text)
+    canvas = Image.new("L", (int(right - left) + 4, int(bottom - top) + 4), 0)
+    ImageDraw.Draw(canvas).text((2 - left, 2 - top), text, font=face, fill=255)
+    ink = np.asarray(canvas) > 110
+    return _crop(ink) if ink.any() else None
+
+
+def _match(
+    crop: NDArray[np.float32],
+    width: int,
+    log_aspects: NDArray[np.float64],
+    images: NDArray[np.floating[Any]],
+) -> NDArray[np.float64]:
+    """Similarity in [0, 1] of a cropped word to templates (``images``: normalised at
+    ``width``, one flattened row each, of log aspect ratios ``log_aspects``): the normalised
+    correlation, lowered when the aspect ratios differ (``I`` vs ``III``)."""
+    word = _normalise_word(crop, width).ravel().astype(images.dtype)
+    ncc = (images @ word).astype(np.float64)
+    penalty = np.exp(-1.5 * np.abs(np.log(crop.shape[1] / crop.shape[0]) - log_aspects))
+    return np.asarray(np.clip(ncc * penalty, 0.0, 1.0))
+
+
 @cache
 def _templates() -> tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.float64]]:
     """Every lead name drawn in every template font: names, log aspect ratios and normalised
     images (one flattened row each)."""
-    import os
-
-    import matplotlib
-    from PIL import Image, ImageDraw, ImageFont
-
-    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
     names: list[str] = []
     aspects: list[float] = []
     images: list[NDArray[np.float64]] = []
-    for fname in _TEMPLATE_FONTS:
-        path = os.path.join(folder, fname)
-        if not os.path.isfile(path):  # pragma: no cover - a trimmed matplotlib install
-            continue
-        face = ImageFont.truetype(path, 48)
+    for path in _font_files(_TEMPLATE_FONTS):
         for name in LABEL_NAMES:
-            left, top, right, bottom = face.getbbox(name)
-            canvas = Image.new("L", (int(right - left) + 4, int(bottom - top) + 4), 0)
-            ImageDraw.Draw(canvas).text((2 - left, 2 - top), name, font=face, fill=255)
-            ink = np.asarray(canvas) > 110
-            if not ink.any():  # pragma: no cover - a font without these characters
+            crop = _drawn(name, path)
+            if crop is None:  # pragma: no cover - a font without these characters
                 continue
-            crop = _crop(ink)
             names.append(name)
             aspects.append(float(np.log(crop.shape[1] / crop.shape[0])))
             images.append(_normalise_word(crop, _GLYPH_W).ravel())
@@ -844,11 +872,8 @@ def read_label(mask: NDArray[np.bool_]) -> dict[str, float]:
     """
     if not mask.any():
         return dict.fromkeys(LABEL_NAMES, 0.0)
-    crop = _crop(mask)
     names, log_aspects, images = _templates()
-    ncc = images @ _normalise_word(crop, _GLYPH_W).ravel()
-    penalty = np.exp(-1.5 * np.abs(np.log(crop.shape[1] / crop.shape[0]) - log_aspects))
-    sim = np.clip(ncc * penalty, 0.0, 1.0)
+    sim = _match(_crop(mask), _GLYPH_W, log_aspects, images)
     scores = dict.fromkeys(LABEL_NAMES, 0.0)
     for name, v in zip(names, sim.tolist(), strict=True):
         scores[name] = max(scores[name], v)
@@ -916,14 +941,13 @@ def _crowded(lab: NDArray[np.int32], ks: list[int], box: tuple[int, int, int, in
 def _without_trace_runs(ink: NDArray[np.bool_], *, min_run: int) -> NDArray[np.bool_]:
     """``ink`` without its horizontal runs of at least ``min_run`` pixels (a flat trace; a
     printed letter's serifs and bars are shorter than its word)."""
-    pad = np.zeros((ink.shape[0], 1), dtype=np.int8)
-    edges = np.diff(np.hstack([pad, ink.astype(np.int8), pad]), axis=1)
-    ys, x0s = np.nonzero(edges == 1)
-    x1s = np.nonzero(edges == -1)[1]  # (both in row-major order: runs pair up)
+    from ._extract import _column_runs
+
+    ys, x0s, x1s = _column_runs(ink.T)  # the runs along each image row, last column included
     out = ink.copy()
     for y, a, b in zip(ys.tolist(), x0s.tolist(), x1s.tolist(), strict=True):
-        if b - a >= min_run:
-            out[y, a:b] = False
+        if b - a + 1 >= min_run:
+            out[y, a : b + 1] = False
     return out
 
 

@@ -67,10 +67,9 @@ def _snap_duration(
     the next multiple of 2.5 s when that is within 8 %.
     """
 
-    def snap(s: float, tolerance: float | None = None) -> float | None:
+    def snap(s: float) -> float | None:
         snapped = max(2.5, round(s / 2.5) * 2.5)
-        bound = 0.15 + 0.025 * snapped if tolerance is None else tolerance * snapped
-        return snapped if abs(snapped - s) <= bound else None
+        return snapped if abs(snapped - s) <= 0.15 + 0.025 * snapped else None
 
     own = snap(seconds)
     if own is not None:
@@ -731,8 +730,9 @@ def digitize(
     columns = []
     # a row whose trace reaches the image's right edge was cut off there
     cut = [float(r.x_last) >= prob.shape[1] - 1 - thickness for r in rows]
-    durations = [_snap_duration(L / px_per_s, page=np.divide(lengths, px_per_s), cut=c)
-                 for L, c in zip(lengths, cut, strict=True)]  # fmt: skip
+    measured = np.divide(lengths, px_per_s)
+    durations = [_snap_duration(float(m), page=measured, cut=c)
+                 for m, c in zip(measured, cut, strict=True)]  # fmt: skip
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
         columns.append(_count_columns(prob, t0, dur * px_per_s, r.center, grid.px_per_mm_x))

@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
-from ._layout import RowGeometry, _crop, _normalise_word
+from ._layout import RowGeometry, _crop, _drawn, _font_files, _match, _normalise_word
 
 __all__ = ["PrintedCalibration", "read_calibration_text"]
 
@@ -76,18 +76,6 @@ class PrintedCalibration:
         return self.paper_speed is not None or self.gain is not None
 
 
-def _draw(text: str, path: str) -> NDArray[np.float32] | None:
-    """``text`` drawn at 48 px in the font at ``path``, cropped to its ink (None: no ink)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    face = ImageFont.truetype(path, 48)
-    left, top, right, bottom = face.getbbox(text)
-    canvas = Image.new("L", (int(right - left) + 4, int(bottom - top) + 4), 0)
-    ImageDraw.Draw(canvas).text((2 - left, 2 - top), text, font=face, fill=255)
-    ink = np.asarray(canvas) > 110
-    return _crop(ink) if ink.any() else None
-
-
 @cache
 def _vocabulary() -> tuple[tuple[tuple[str, str, str], ...], tuple[NDArray[np.float32], ...]]:
     """Every template: ``(kind, number, unit)`` and its cropped ink, in every font.
@@ -95,11 +83,6 @@ def _vocabulary() -> tuple[tuple[tuple[str, str, str], ...], tuple[NDArray[np.fl
     ``kind`` is ``'unit'`` (the unit alone, ``number`` empty) or ``'number'`` (``unit`` then
     says which values: ``'speed'`` or ``'gain'``).
     """
-    import os
-
-    import matplotlib
-
-    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
     entries: list[tuple[str, str, str]] = []
     for unit in _UNITS:
         entries.append(("unit", "", unit))
@@ -107,13 +90,10 @@ def _vocabulary() -> tuple[tuple[tuple[str, str, str], ...], tuple[NDArray[np.fl
     entries += [("number", n, "gain") for n in _GAINS if n not in _SPEEDS]
     keys: list[tuple[str, str, str]] = []
     crops: list[NDArray[np.float32]] = []
-    for fname in _FONTS:
-        path = os.path.join(folder, fname)
-        if not os.path.isfile(path):  # pragma: no cover - a trimmed matplotlib install
-            continue
+    for path in _font_files(_FONTS):
         for kind, number, unit in entries:
             text = number if kind == "number" else number + unit
-            crop = _draw(text, path)
+            crop = _drawn(text, path)
             if crop is not None:
                 keys.append((kind, number, unit))
                 crops.append(crop)
@@ -161,10 +141,7 @@ def _similarity(mask: NDArray[np.bool_], group: str) -> tuple[_Stack, NDArray[np
     aspect = crop.shape[1] / crop.shape[0]
     width = int(np.clip(_WIDTH_STEP * round(_H * aspect / _WIDTH_STEP), _WIDTH_STEP, 240))
     stack = _template_stack(width, group)
-    word = _normalise_word(crop, width).ravel().astype(np.float32)
-    ncc = (stack.images @ word).astype(np.float64)
-    penalty = np.exp(-1.5 * np.abs(np.log(aspect) - stack.log_aspects))
-    return stack, np.asarray(np.clip(ncc * penalty, 0.0, 1.0))
+    return stack, _match(crop, width, stack.log_aspects, stack.images)
 
 
 def _slashes(lab: NDArray[np.int32], stats: NDArray[np.int32], line: list[int]) -> list[int]:

@@ -570,9 +570,10 @@ class TrainConfig:
             self.thresholds_from is None or get_model_spec(self.model).input != "signal"
         ):
             raise EcgscanError(
-                "no validation folds: give validation folds, or for a signal model "
-                "thresholds_from=MODEL.onnx (a model trained without those folds, whose "
-                "thresholds it keeps)"
+                "no validation folds: give validation folds (--val-folds 8), or for a signal "
+                "model a model trained without those folds whose thresholds it keeps: "
+                "--finetune-from RUN_DIR or --thresholds-from MODEL.onnx (in Python "
+                "finetune_from= / thresholds_from=)"
             )
         if self.thresholds_from is not None and not Path(self.thresholds_from).is_file():
             raise EcgscanError(

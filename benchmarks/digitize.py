@@ -7,10 +7,10 @@ Usage::
 
 On ``images/eik-dev`` it prints, per category, the Challenge SNR (official and corrected
 variants, mean and minimum over pages) and the Kaggle SNR; on ``images/real-scans`` whether
-every page gives a record or a clear :class:`~ecgscan.DigitizationError`, and on 3×4 pages how
-well the leads obey Einthoven's law (II vs I + III over the first column, dB; as a diagnostic
-also after the whole-sample lags of I and III against II that fit best, which are 0 when the
-rows are on one time axis). Then the median
+every page gives a record or a clear :class:`~ecgscan.DigitizationError`, and on 3×4 pages
+(and 15-lead 3×5 pages) how well the leads obey Einthoven's law (II vs I + III over the first
+column, dB; as a diagnostic also after the whole-sample lags of I and III against II that fit
+best, which are 0 when the rows are on one time axis). Then the median
 seconds per page and the peak resident memory of the process.
 
 ``--diagnose`` decomposes each lead's error against its reference: the best sub-sample time
@@ -398,7 +398,9 @@ def real_scans(root: Path, *, limit: int | None) -> list[float]:
         try:
             res = digitize(path)
             ok += 1
-            e = _einthoven_db(res.record) if res.layout.name.startswith("3x4") else float("nan")
+            # I, II and III printed side by side in the first column (3x4, 15-lead 3x5 pages)
+            first_column = res.layout.name.startswith(("3x4", "3x5"))
+            e = _einthoven_db(res.record) if first_column else float("nan")
             note = f"{res.layout.name:<14} Einthoven {e:6.2f} dB"
             if np.isfinite(e):
                 einthoven.append(e)
@@ -413,7 +415,7 @@ def real_scans(root: Path, *, limit: int | None) -> list[float]:
         print(f"  {path.name:<18} {note}")
     med = statistics.median(einthoven) if einthoven else float("nan")
     med_lag = statistics.median(lagged) if lagged else float("nan")
-    print(f"records {ok}, clear errors {failed}, Einthoven median on 3x4 pages {med:.2f} dB "
+    print(f"records {ok}, clear errors {failed}, Einthoven median on 3x4/3x5 pages {med:.2f} dB "
           f"({len(einthoven)} pages; {med_lag:.2f} dB at the best lags of I and III)")  # fmt: skip
     return seconds
 

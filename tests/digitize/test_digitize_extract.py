@@ -549,3 +549,88 @@ def test_a_spike_tip_that_fell_apart_is_climbed() -> None:
                             px_per_mm=6.0)  # fmt: skip
     tip = int(np.flatnonzero(xs == 29)[0])
     assert lo[tip] == 30  # the tip column reaches the spike's top
+
+
+def test_a_stroke_whose_foot_faded_is_climbed() -> None:
+    # a spike whose upstroke is too faint to keep: its fragment (12 px) stands 13 px above
+    # the flat trace's last pixel before it; the downstroke comes back in short steps
+    band = np.zeros((60, 120), np.float32)
+    base = 50
+    band[base, :60] = 1.0
+    band[base - 1, 64:] = 1.0
+    band[25:37, 60] = 1.0  # the stroke's fragment, its foot (rows 37-49) lost
+    band[25:33, 61] = 1.0
+    for k, col in enumerate(range(62, 64)):
+        band[33 + 8 * k : 42 + 8 * k, col] = 1.0  # the downstroke, back to the trace
+    xs, lo, _ = trace_runs(band, y_lo=0, y_hi=60, x0=0, x1=119, baseline=float(base),
+                           px_per_mm=4.0)  # fmt: skip
+    assert 60 in xs.tolist() and int(lo[xs.tolist().index(60)]) == 25
+    # where a segment starts (lead names stand there), a tall mark beside the trace is not
+    # climbed: the same drawing with a segment starting 3 mm before it
+    xs, lo, _ = trace_runs(band, y_lo=0, y_hi=60, x0=0, x1=119, baseline=float(base),
+                           px_per_mm=4.0, bars=[48.0])  # fmt: skip
+    assert 60 not in xs.tolist() or int(lo[xs.tolist().index(60)]) > 40
+
+
+def test_a_faint_footed_qrs_on_a_scan_is_followed() -> None:
+    from _shared import shared_path
+    from ecgscan.digitize._geometry import straighten
+    from ecgscan.digitize._grid import estimate_grid
+    from ecgscan.digitize._layout import find_rows
+    from ecgscan.digitize._load import load_image
+    from ecgscan.digitize._segment import segment_traces
+
+    # the rhythm strip of a phone-scanned page: the R wave at x = 344 has an upstroke too
+    # faint for the darkness threshold (10 px of its foot missing)
+    img, _ = straighten(load_image(shared_path("images", "real-scans", "ecg00032.jpg")))
+    grid = estimate_grid(img)
+    assert grid is not None
+    ppm = grid.px_per_mm_x
+    prob, _ = segment_traces(img, px_per_mm=ppm, method="darkness")
+    r = find_rows(prob, px_per_mm=ppm)[-1]
+    xs, lo, _ = trace_runs(prob, y_lo=r.y_lo, y_hi=r.y_hi, x0=200, x1=420, baseline=r.center,
+                           px_per_mm=ppm)  # fmt: skip
+    near = (xs >= 340) & (xs <= 348)
+    assert r.center - lo[near].min() >= 4 * ppm  # the R wave's tip, 5 mm above the baseline
+
+
+def test_a_stroke_that_steps_across_a_column_keeps_its_tip() -> None:
+    # a QRS stroke near its tip steps into the next column for two rows and back: its
+    # pieces in column 80 (rows 10-20 and 23-48) are one stroke through column 81's ink
+    def drawn(step: bool) -> tuple[int, int]:
+        band = np.zeros((60, 120), np.float32)
+        base = 48
+        band[base, :] = 1.0
+        band[10:21, 80] = 1.0
+        band[23:base, 80] = 1.0
+        if step:
+            band[21:23, 81] = 1.0
+        xs, lo, hi = trace_runs(band, y_lo=0, y_hi=60, x0=0, x1=119, baseline=float(base),
+                                px_per_mm=4.0)  # fmt: skip
+        k = xs.tolist().index(80)
+        return int(lo[k]), int(hi[k])
+
+    assert drawn(step=True) == (10, 48)  # one run from the tip to the baseline
+    assert drawn(step=False) != (10, 48)  # pieces that nothing links stay apart
+
+
+def test_a_qrs_tip_on_a_scan_is_not_cut() -> None:
+    from _shared import shared_path
+    from ecgscan.digitize._geometry import straighten
+    from ecgscan.digitize._grid import estimate_grid
+    from ecgscan.digitize._layout import find_rows
+    from ecgscan.digitize._load import load_image
+    from ecgscan.digitize._segment import segment_traces
+
+    # lead I of a scanned page: the R wave at x = 163 reaches row 39; its stroke steps into
+    # column 164 at rows 58-59, so column 163 holds two runs (39-57, 60-75)
+    img, _ = straighten(load_image(shared_path("images", "real-scans", "ecg00029.jpg")))
+    grid = estimate_grid(img)
+    assert grid is not None
+    ppm = grid.px_per_mm_x
+    prob, _ = segment_traces(img, px_per_mm=ppm, method="darkness")
+    r = find_rows(prob, px_per_mm=ppm)[0]
+    xs, lo, _ = trace_runs(prob, y_lo=r.y_lo, y_hi=r.y_hi, x0=83, x1=350, baseline=r.center,
+                           px_per_mm=ppm)  # fmt: skip
+    near = (xs >= 158) & (xs <= 168)
+    assert lo[near].min() <= 42

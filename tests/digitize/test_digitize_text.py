@@ -27,7 +27,7 @@ def _line(text: str, font: str, *, size_mm: float = 3.2) -> np.ndarray:
     return (1.0 - image[..., 0] / 255.0).astype(np.float32)
 
 
-@pytest.mark.parametrize("font", ["sans", "serif", "mono-bold"])
+@pytest.mark.parametrize("font", ["sans", "serif", "mono-bold", "condensed"])
 @pytest.mark.parametrize(
     ("text", "speed", "gain", "chest"),
     [
@@ -78,7 +78,7 @@ def test_calibrate_combines_pulse_text_and_caller():
     # no pulse: the printed values decide
     cal = calibrate([], printed=text, **kw)
     assert (cal.paper_speed, cal.gain, cal.source) == (50.0, 20.0, "text")
-    # a clear 10-mm pulse decides; the text is not even read
+    # a clear 10-mm pulse decides (the text is read for a chest gain only, and names none)
     calls: list[int] = []
 
     def reader() -> PrintedCalibration:
@@ -86,10 +86,13 @@ def test_calibrate_combines_pulse_text_and_caller():
         return text
 
     cal = calibrate([_pulse(10.0)], printed=reader, **kw)
-    assert (cal.gain, cal.source, calls) == (10.0, "pulse", [])
+    assert (cal.gain, cal.paper_speed, cal.source, calls) == (10.0, 25.0, "pulse", [1])
+    # ... and is not read at all when the caller gives the gain
+    cal = calibrate([_pulse(10.0)], printed=reader, gain=10.0, **kw)
+    assert (cal.gain, cal.source, calls) == (10.0, "given+pulse", [1])
     # a 14-mm pulse lies between 10 and 20 mm/mV: the text settles it ...
     cal = calibrate([_pulse(14.0)], printed=reader, **kw)
-    assert (cal.gain, cal.source, calls) == (20.0, "pulse+text", [1])
+    assert (cal.gain, cal.source, calls) == (20.0, "pulse+text", [1, 1])
     # ... but not with a value that is neither (a 7-mm pulse is 5 or 10, the text says 20)
     cal = calibrate([_pulse(7.0)], printed=text, **kw)
     assert (cal.gain, cal.source) == (5.0, "pulse")

@@ -8,17 +8,17 @@ defaults (25 mm/s, 10 mm/mV) apply.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._layout import _longest_run
-from ._result import Calibration
+from ._result import _CHEST_LEADS, Calibration
 from ._text import PrintedCalibration
 
-__all__ = ["Pulse", "calibrate", "find_end_pulse", "find_pulse"]
+__all__ = ["Pulse", "calibrate", "find_end_pulse", "find_pulse", "settle_gains", "zero_line"]
 
 _GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)
 _SPEEDS = (12.5, 25.0, 50.0)
@@ -33,7 +33,9 @@ class Pulse:
     (its width says nothing about the paper speed). ``shape`` is ``'square'`` (up, 0.2 s at
     1 mV, down) or ``'step'`` (up and held: older printers draw the rise and the top only,
     then lift the pen; ``x_fall`` is then where the top ends, and the trace starts after a
-    blank gap).
+    blank gap). ``y_chest`` is set on a stepped pulse (split-gain pages: 1 mV at the limb
+    leads' gain, ``y_top``, for the first half of its width, then 1 mV at the chest leads'
+    gain, ``y_chest``, for the second half); None otherwise.
     """
 
     x_rise: float
@@ -42,6 +44,7 @@ class Pulse:
     y_base: float
     partial: bool = False
     shape: str = "square"
+    y_chest: float | None = None
 
 
 def _first_run_centroid(profile: NDArray[np.float64]) -> float | None:
@@ -194,18 +197,32 @@ def _search_pulse(
     be up to ``jog`` px apart; ``cut``: also look for a pulse cut by the page's left edge."""
     tall = win.sum(axis=0)
     min_h = 2.5 * px_per_mm
+    y_end = y0 + win.shape[0] - 1 - thickness  # a stroke reaching this row leaves the window
     cols = np.flatnonzero(tall >= min_h)
     if cols.size == 0:
         return None
     # group adjacent columns into strokes
     groups = np.split(cols, np.flatnonzero(np.diff(cols) > jog) + 1)
+    # a column inked down the whole window is a grid line the darkness map kept (or the
+    # strokes of stacked rows' pulses): beside a stroke, it would make the stroke as tall as
+    # the window, so a stroke's rows are those of its other columns when it has some
+    full = tall >= 0.95 * win.shape[0]
+
+    def x_centre(left: int, top: float, bottom: float) -> float:  # left: window column
+        return _stroke_centre(prob, left + x0, top, bottom, thickness)
+
+    def y_centre(xa: float, xb: float, top: float) -> float:
+        return _top_centre(prob, xa, xb, top, thickness)
+
     strokes = []
     for g in groups:
         # a stroke is the left part of the group (the trace may start right after a falling
         # edge and merge with it)
         g = g[: int(2 * thickness) + 2]
+        own = g[~full[g]] if full[g].any() and not full[g].all() else g
         # (its rows: every column of g holds ink; gaps of up to `bridge` px closed)
-        run = _longest_run(np.asarray(win[:, g].any(axis=1)), px_per_mm=1.0, gap_mm=1.0 + bridge)
+        run = _longest_run(np.asarray(win[:, own].any(axis=1)), px_per_mm=1.0,
+                           gap_mm=1.0 + bridge)  # fmt: skip
         if run is None:
             continue
         top, bottom = float(run[0]) + y0, float(run[1]) + y0
@@ -213,18 +230,28 @@ def _search_pulse(
             continue
         # the stroke's centre: ink right of a falling edge may belong to the trace that
         # starts there, so it is measured on the stroke's middle rows only
-        x_c = _stroke_centre(prob, int(g[0]) + x0, top, bottom, thickness)
+        x_c = x_centre(int(g[0]), top, bottom)
         strokes.append((x_c, top, bottom, int(g[0])))
     for i in range(len(strokes)):
         for j in range(i + 1, len(strokes)):
-            (xa, ta, ba, _), (xb, tb, bb, _) = strokes[i], strokes[j]
+            (xa, ta, ba, la), (xb, tb, bb, lb) = strokes[i], strokes[j]
             dx = (xb - xa) / px_per_mm
             if not 2.0 <= dx <= 12.0:
                 continue
-            if (
-                abs(ta - tb) > 1.0 * px_per_mm + thickness
-                or abs(ba - bb) > 1.0 * px_per_mm + thickness
-            ):
+            # a pulse as tall as the row spacing (20 mm/mV, rows 20 mm apart) stands on the
+            # next row's: its rise, cut by the window's bottom (the row below's baseline is
+            # out of it), ends at its falling edge's foot (a falling edge that runs on down
+            # is the trace's first wave, not another pulse)
+            if ba - bb > 1.0 * px_per_mm + thickness and ba >= y_end:
+                ba = bb
+                xa = x_centre(la, ta, ba)
+            if abs(ba - bb) > 1.0 * px_per_mm + thickness:
+                continue
+            if abs(ta - tb) > 1.0 * px_per_mm + thickness:
+                stepped = _stepped(win, y_centre, x0=x0, y0=y0, rise=(xa, ta, ba, la),
+                                   fall=(xb, tb, bb, lb), thickness=thickness)  # fmt: skip
+                if stepped is not None:
+                    return stepped
                 continue
             # the top must be joined by ink between the two strokes
             top = int(round((ta + tb) / 2)) - y0
@@ -235,7 +262,7 @@ def _search_pulse(
             if band.size == 0 or band.any(axis=0).mean() < 0.8:
                 continue
             half = thickness / 2.0
-            y_top = _top_centre(prob, xa, xb, (ta + tb) / 2, thickness)
+            y_top = y_centre(xa, xb, (ta + tb) / 2)
             return Pulse(x_rise=xa, x_fall=xb, y_top=y_top, y_base=(ba + bb) / 2 - half)
     window = prob[y0 : y0 + win.shape[0], x0 : x0 + win.shape[1]]
     for x_c, top, bottom, left in strokes if cut else []:
@@ -243,7 +270,7 @@ def _search_pulse(
                           bottom=int(round(bottom)) - y0, px_per_mm=px_per_mm,
                           thickness=thickness)  # fmt: skip
         if x_left is not None:
-            y_top = _top_centre(prob, float(x_left + x0), x_c, top, thickness)
+            y_top = y_centre(float(x_left + x0), x_c, top)
             return Pulse(x_rise=float(x_left + x0), x_fall=x_c, y_top=y_top,
                          y_base=bottom - thickness / 2.0, partial=True)  # fmt: skip
     for x_c, top, bottom, left in strokes:
@@ -252,10 +279,56 @@ def _search_pulse(
                             thickness=thickness)  # fmt: skip
         if x_right is not None:
             x_end = float(x_right + x0) - (thickness - 1.0) / 2.0  # the top's last ink is its cap
-            y_top = _top_centre(prob, x_c, x_end, top, thickness)
+            y_top = y_centre(x_c, x_end, top)
             return Pulse(x_rise=x_c, x_fall=x_end, y_top=y_top, y_base=bottom - thickness / 2.0,
                          shape="step")  # fmt: skip
     return None
+
+
+def _stepped(
+    win: NDArray[np.bool_],
+    top_centre: Callable[[float, float, float], float],
+    *,
+    x0: int,
+    y0: int,
+    rise: tuple[float, float, float, int],
+    fall: tuple[float, float, float, int],
+    thickness: float,
+) -> Pulse | None:
+    """A stepped pulse (split-gain pages) from its rise and its falling edge (``(x centre,
+    top, bottom, first column)`` each, image pixels), or None. ``win`` is the search window's
+    ink (its corner at ``(x0, y0)``); ``top_centre(x_a, x_b, top)`` the sub-pixel y of a top
+    stroke between two columns (see :func:`_top_centre`).
+
+    The falling edge is half as tall as the rise (0.38-0.62 of it: 10 and 5 mm, 20 and 10),
+    and the top runs flat at the rise's height from the rise for a quarter to three quarters
+    of the way, then at the falling edge's height on to it (80 % of either span inked).
+    """
+    (xa, ta, ba, _), (xb, tb, bb, _) = rise, fall
+    ratio = (bb - tb) / max(ba - ta, 1.0)
+    if not 0.38 <= ratio <= 0.62:
+        return None
+    t = int(np.ceil(thickness))
+    h, w = win.shape
+
+    def level(y: float) -> NDArray[np.bool_]:
+        r = int(round(y)) - y0
+        out: NDArray[np.bool_] = np.asarray(win[max(0, r - t - 1) : min(h, r + t + 2)].any(axis=0))
+        return out
+
+    upper, lower = level(ta), level(tb)
+    a, b = int(round(xa)) - x0, int(round(xb)) - x0
+    if not 0 <= a < b <= w or not upper[min(b - 1, a + t)]:
+        return None
+    x_mid = _top_run(upper[: b + 1], min(b - 1, a + t), +1, max(1, t))
+    if not 0.25 <= (x_mid - a) / (b - a) <= 0.75:
+        return None
+    if upper[a:x_mid].mean() < 0.8 or lower[x_mid:b].mean() < 0.8:
+        return None
+    xm = float(x_mid + x0)
+    base = (ba + bb) / 2 - thickness / 2.0
+    return Pulse(x_rise=xa, x_fall=xb, y_top=top_centre(xa, xm, ta), y_base=base,
+                 y_chest=top_centre(xm, xb, tb))  # fmt: skip
 
 
 def _top_run(cols: NDArray[np.bool_], start: int, step: int, gap: int) -> int:
@@ -393,6 +466,12 @@ def _cut_top(
     return x_left
 
 
+def _standard_gain(h_mm: float) -> float | None:
+    """The standard gain whose 1-mV height is within 20 % of ``h_mm``, or None."""
+    g = min(_GAINS, key=lambda v: abs(np.log(v / max(h_mm, 1e-3))))
+    return g if abs(np.log(max(h_mm, 1e-3) / g)) <= np.log(1.2) else None
+
+
 def calibrate(
     pulses: list[Pulse],
     *,
@@ -413,9 +492,17 @@ def calibrate(
     (settings that name neither are not used at all). The printed speed is used when the
     settings are read and the caller gave none. ``Calibration.source`` joins what decided:
     ``'given'``, ``'pulse'``, ``'text'`` (e.g. ``'pulse+text'``), or ``'default'``.
+
+    The chest leads' gain (``Calibration.gain_chest``, split-gain pages) comes from stepped
+    pulses (half of the pulses or more; the height of their second level) or, failing
+    them, from the printed settings ("Limb: 10 mm/mV  Chest: 5 mm/mV") when their limb gain
+    is the gain found; a ``gain`` given by the caller applies to every lead. Rows whose
+    pulses stand at the chest gain are told apart once the layout is known
+    (:func:`settle_gains`).
     """
     measured_gain = measured_speed = None
     ambiguous: tuple[float, float] | None = None
+    chest_pulse: float | None = None
     if pulses:
         heights = np.array([(p.y_base - p.y_top) / px_per_mm_y for p in pulses])
         widths = np.array([(p.x_fall - p.x_rise) / px_per_mm_x for p in pulses if not p.partial])
@@ -430,11 +517,15 @@ def calibrate(
         # it only confirms the default when it is 5 mm (a cut pulse's width says nothing)
         w_mm = float(np.median(widths)) if widths.size else float("nan")
         measured_speed = 25.0 if 2.0 <= w_mm <= 12.0 else None
+        steps = [(p.y_base - p.y_chest) / px_per_mm_y for p in pulses if p.y_chest is not None]
+        if steps and 2 * len(steps) >= len(pulses):
+            chest_pulse = _standard_gain(float(np.median(steps)))
     text: PrintedCalibration | None = None
     needed = (gain is None and (not pulses or ambiguous is not None)) or (
         paper_speed is None and not pulses
     )
-    if needed and printed is not None:
+    # the settings are also read for a chest gain when the pulses show none
+    if (needed or (gain is None and chest_pulse is None)) and printed is not None:
         text = printed() if callable(printed) else printed
         if ambiguous and text.gain is not None and text.gain not in ambiguous:
             text = None  # it contradicts the pulse: not the page's settings, or misread
@@ -444,13 +535,72 @@ def calibrate(
     if read_gain is not None and (not pulses or (ambiguous and read_gain in ambiguous)):
         measured_gain = read_gain
         parts.append("text")
-    if paper_speed is None and text is not None and text.paper_speed is not None:
+    if needed and paper_speed is None and text is not None and text.paper_speed is not None:
         measured_speed = text.paper_speed
+        if "text" not in parts:
+            parts.append("text")
+    final_gain = float(gain if gain is not None else (measured_gain or 10.0))
+    gain_chest: float | None = None
+    if gain is None and chest_pulse is not None:
+        gain_chest = chest_pulse
+    elif (
+        gain is None
+        and text is not None
+        and text.gain_chest is not None
+        and text.gain == final_gain
+    ):
+        # the limb gain read is the page's: the chest gain beside it is trusted
+        gain_chest = text.gain_chest
         if "text" not in parts:
             parts.append("text")
     return Calibration(
         paper_speed=float(paper_speed if paper_speed is not None else (measured_speed or 25.0)),
-        gain=float(gain if gain is not None else (measured_gain or 10.0)),
+        gain=final_gain,
         source="+".join(parts) or "default",
         pulse_found=bool(pulses),
+        gain_chest=float(gain_chest) if gain_chest not in (None, final_gain) else None,
     )
+
+
+def settle_gains(
+    calibration: Calibration,
+    pulses: Sequence[Pulse | None],
+    row_leads: Sequence[Sequence[str]],
+    *,
+    px_per_mm_y: float,
+    given: bool = False,
+) -> Calibration:
+    """The calibration with the limb and chest gains read from the rows' own pulses, once
+    the rows' leads are known.
+
+    Printers that draw each row's pulse at its first lead's gain put 10-mm pulses before the
+    limb leads and 5-mm ones before V1-V6 on a 10/5 page (12x1, or rhythm strips of V1).
+    When every pulsed row led by a limb lead shows one standard gain and every pulsed row
+    led by a chest lead another, those are ``gain`` and ``gain_chest``; otherwise (one
+    gain, stepped pulses, a row misread, ``given``: the caller fixed the gain) the
+    calibration is returned unchanged. ``pulses`` and ``row_leads`` are per row.
+    """
+    if given:
+        return calibration
+    groups: dict[bool, set[float | None]] = {False: set(), True: set()}
+    for p, leads in zip(pulses, row_leads, strict=True):
+        if p is None or p.y_chest is not None or not leads:
+            continue
+        led_by_chest = leads[0].lstrip("-").strip().upper() in _CHEST_LEADS
+        groups[led_by_chest].add(_standard_gain((p.y_base - p.y_top) / px_per_mm_y))
+    (g_limb, *more_limb), (g_chest, *more_chest) = (
+        sorted(groups[False], key=str) or [None],
+        sorted(groups[True], key=str) or [None],
+    )
+    if more_limb or more_chest or g_limb is None or g_chest is None or g_limb == g_chest:
+        return calibration
+    source = calibration.source if "pulse" in calibration.source else calibration.source + "+pulse"
+    return replace(calibration, gain=float(g_limb), gain_chest=float(g_chest), source=source)
+
+
+def zero_line(pulse: Pulse, calibration: Calibration, lead: str, *, px_per_mm_y: float) -> float:
+    """Image row of 0 mV in a row whose pulse is ``pulse`` and whose first lead is ``lead``:
+    1 mV below the pulse's top, at the limb gain for a stepped pulse (its first level), else
+    at the gain of the lead the pulse stands before."""
+    g = calibration.gain if pulse.y_chest is not None else calibration.gain_for(lead)
+    return pulse.y_top + g * px_per_mm_y

@@ -140,6 +140,45 @@ def _join_faint_gaps(
     return _merge_linked(cs, rs, re_, link)
 
 
+def _join_across(
+    ink: NDArray[np.bool_],
+    cs: NDArray[np.int64],
+    rs: NDArray[np.int64],
+    re_: NDArray[np.int64],
+    *,
+    gap: int,
+    least: int,
+    allowed: NDArray[np.bool_],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Join runs of one column that at most ``gap`` px separate when ink in the column
+    before or after covers every row in between: a steep stroke that wiggles across a
+    column boundary (a QRS complex near its tip) steps into the next column and back, and
+    its pieces in this column, one stroke in 8-connectivity, would otherwise be two runs
+    of which the tracker keeps one (cutting the tip). ``cs, rs, re_`` are column-major runs
+    (:func:`_column_runs`) of ``ink``; only pieces at least ``least`` px tall (a steep
+    stroke's, not a flat trace's beside a speck of noise), in columns where ``allowed``
+    holds (a lead name's letters touch the trace the same way), are joined."""
+    if cs.size < 2:
+        return cs, rs, re_
+    between = rs[1:] - re_[:-1] - 1
+    length = re_ - rs + 1
+    link = (cs[1:] == cs[:-1]) & (between >= 1) & (between <= gap) & allowed[cs[:-1]]
+    link &= (length[1:] >= least) & (length[:-1] >= least)  # both pieces of a steep stroke
+    if not link.any():
+        return cs, rs, re_
+    w = ink.shape[1]
+    side = np.zeros_like(ink)
+    side[:, 1:] |= ink[:, :-1]
+    side[:, :-1] |= ink[:, 1:]
+    for i in np.flatnonzero(link).tolist():
+        c = int(cs[i])
+        if not 0 <= c < w or not side[re_[i] + 1 : rs[i + 1], c].all():
+            link[i] = False
+    if not link.any():
+        return cs, rs, re_
+    return _merge_linked(cs, rs, re_, link)
+
+
 def _track_runs(
     band: NDArray[np.float32],
     *,
@@ -149,10 +188,12 @@ def _track_runs(
     max_candidates: int,
     free_ends: float | None,
     idle_cost: float,
+    starts: Sequence[float] = (),
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """The run of ink the trace passes through in each column of ``band`` (see
     :func:`track_row`): columns, first and last rows (band coordinates), columns without
-    the trace left out."""
+    the trace left out. ``starts``: band columns where segments start (besides the band's
+    first), where lead names and separators stand."""
     ink = band > 0.5
     n_cols = band.shape[1]
     # (a faint stroke's dashes a grid line apart, over at least 3 mm, make one run; runs a
@@ -161,6 +202,13 @@ def _track_runs(
         *_column_runs(ink), gap=px_per_mm, least=3.0 * px_per_mm, dash=max(2.0, 0.5 * px_per_mm)
     )
     cs, rs, re_ = _join_faint_gaps(band, cs, rs, re_)
+    # lead names and separators stand from 3 mm before a segment's start to 12 mm after it
+    named = np.zeros(n_cols + 1, dtype=bool)
+    for x in (0.0, *starts):
+        named[max(0, int(x - 3 * px_per_mm)) : max(0, int(x + 12 * px_per_mm) + 1)] = True
+    cs, rs, re_ = _join_across(ink, cs, rs, re_, gap=max(2, int(round(0.5 * px_per_mm))),
+                               least=max(3, int(round(px_per_mm))),
+                               allowed=~named[:n_cols])  # fmt: skip
     # a thin steep stroke, anti-aliased across two columns, falls apart at the threshold
     # into runs that do not touch, yet its faint pixels still link them: the rows of a jump
     # that hold ink (any probability) in either of its two columns are not counted as gap.
@@ -193,6 +241,10 @@ def _track_runs(
     # tall cost half, so the trace climbs the stroke to its tip rather than cutting it
     tall = max(2, int(round(px_per_mm)) - 1)  # (last - first row, i.e. 1 mm tall)
     steep_gap = 0.5
+    # and so does the gap between a stroke's fragment and the flat trace at its foot (its
+    # upstroke too faint to keep), except where lead names (strokes as tall) and separators
+    # stand
+    foot_ok = (~named).tolist()
     skip = max(3.0, 0.8 * px_per_mm)  # cost per skipped column (like a 0.8-mm jump)
     idle = skip * idle_cost  # cost per column before the trace starts / after it ends
     # the path starts within the first ``free_ends`` mm and ends within the last ones (None:
@@ -233,6 +285,8 @@ def _track_runs(
                         g -= int(cover[a] - cover[pb + 1] if a > pb else cover[pa] - cover[b + 1])
                     if g and b - a >= tall and pb - pa >= tall:
                         g *= steep_gap  # between two fragments of a steep stroke
+                    elif g and foot_ok[j] and (b - a >= tall or pb - pa >= tall):
+                        g *= steep_gap  # between a stroke's fragment and its foot
                     c = p_cost[i] + jump * g
                     if c < best:
                         best, arg = c, i
@@ -335,7 +389,7 @@ def trace_runs(
     band = prob[y_lo:y_hi, x0 : x1 + 1]
     xs, lo, hi = _track_runs(band, y_lo=y_lo, baseline=baseline, px_per_mm=px_per_mm,
                              max_candidates=max_candidates, free_ends=free_ends,
-                             idle_cost=idle_cost)  # fmt: skip
+                             idle_cost=idle_cost, starts=[b - x0 for b in bars])  # fmt: skip
     lo, hi = _fill_spans(band, xs, lo, hi, px_per_mm=px_per_mm)
     xs, lo, hi = _cross_bars(xs, lo, hi, px_per_mm=px_per_mm,
                              bars=[b - x0 for b in bars])  # fmt: skip

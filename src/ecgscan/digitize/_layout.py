@@ -9,7 +9,7 @@ rhythm strips are rows without separators; lead names follow the layout template
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -17,11 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "EXTRA_LABEL_NAMES",
     "LABEL_NAMES",
     "LAYOUTS",
     "LeadLabel",
     "RowGeometry",
     "assign_leads",
+    "columns_from_labels",
     "erase_labels",
     "erase_text",
     "find_labels",
@@ -36,7 +38,10 @@ __all__ = [
 #: Lead grids of the known layouts: rows × columns of lead names (rhythm strips excluded).
 #: ``column_origin`` says where a column's time axis starts: ``'synchronous'`` (column c shows
 #: c·T/ncol … (c+1)·T/ncol of the recording, as ECG machines print) or ``'zero'`` (every column
-#: starts at 0 s, as ECG-Image-Kit prints its 6×2 pages).
+#: starts at 0 s, as ECG-Image-Kit prints its 6×2 pages). ``'*'`` is a cell of an extra lead
+#: (15-lead pages print a fifth column of right-sided or posterior chest leads, V4R, V8, V9
+#: …): :func:`assign_leads` names it by its printed label (``'*'`` when unread); it is not
+#: one of the 12 leads of the record.
 LAYOUTS: dict[str, dict[str, object]] = {
     "3x4": {
         "grid": (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")),
@@ -57,6 +62,11 @@ LAYOUTS: dict[str, dict[str, object]] = {
             ("V1", "V4"), ("I", "aVR"), ("V2", "V5"), ("II", "aVL"), ("V3", "V6"), ("III", "aVF"),
         ),
         "column_origin": "zero",
+    },
+    "3x5": {
+        "grid": (("I", "aVR", "V1", "V4", "*"), ("II", "aVL", "V2", "V5", "*"),
+                 ("III", "aVF", "V3", "V6", "*")),
+        "column_origin": "synchronous",
     },
     "12x1": {
         "grid": tuple((name,) for name in
@@ -526,7 +536,9 @@ def _hypotheses(n_rows: int, columns: list[int]) -> list[str]:
         return ["12x1"]
     multi = [c for c in columns if c > 1]
     ncol = int(np.median(multi)) if multi else 1
-    if ncol >= 3:
+    if ncol >= 5:
+        first = "3x5"
+    elif ncol >= 3:
         first = "3x4"
     elif ncol == 2:
         first = "6x2-eik"
@@ -540,7 +552,8 @@ def _evidence(labels: list[list[LeadLabel | None]], base: str, n_rows: int) -> f
     """How well the words read at the rows' starts agree with a layout's lead grid.
 
     Each cell whose label reads as the expected name adds its similarity above 0.45 (weak
-    or unrelated matches add nothing).
+    or unrelated matches add nothing); an extra lead's cell (``'*'``) its best similarity to
+    an extra lead's name.
     """
     grid: tuple[tuple[str, ...], ...] = LAYOUTS[base]["grid"]  # type: ignore[assignment]
     total = 0.0
@@ -551,8 +564,64 @@ def _evidence(labels: list[list[LeadLabel | None]], base: str, n_rows: int) -> f
         for c, name in enumerate(names):
             lbl = row[c * len(row) // n]
             if lbl is not None:
-                total += max(0.0, lbl.scores.get(name, 0.0) - 0.45)
+                v = (
+                    max(lbl.extra.values(), default=0.0)
+                    if name == "*"
+                    else lbl.scores.get(name, 0.0)
+                )
+                total += max(0.0, v - 0.45)
     return total
+
+
+def _extra_name(label: LeadLabel | None, *, min_score: float = 0.5) -> str:
+    """The extra lead's name a fifth column's label reads as, ``'*'`` when unread."""
+    if label is None or not label.extra:
+        return "*"
+    name = max(label.extra, key=label.extra.__getitem__)
+    return name if label.extra[name] >= min_score else "*"
+
+
+def columns_from_labels(
+    by_count: dict[int, list[list[LeadLabel | None]]], *, min_score: float = 0.3
+) -> int | None:
+    """The number of columns whose segment starts hold the printed lead names.
+
+    Parameters
+    ----------
+    by_count : dict
+        Column count → the words read at the starts of that many equal segments of every row
+        (:func:`find_labels`).
+    min_score : float
+        Similarity (to any lead's name, extra leads' included) a word needs to count. Only
+        words at least 0.9 times as wide as tall count: every name after a row's first is
+        two or more characters (aVR, V1, V4R), while a QRS stroke beside a start can read
+        as ``I``.
+
+    Returns
+    -------
+    int or None
+        The count whose starts after the first hold the most names, when they hold at least
+        two per row (of at most three), twice as many as any other count's and at least
+        three more; None when the names do not decide (too few read, or several counts
+        alike).
+    """
+
+    def is_name(lbl: LeadLabel | None) -> bool:
+        if lbl is None or lbl.any_score < min_score:
+            return False
+        x0, y0, x1, y1 = lbl.bbox
+        return x1 - x0 + 1 >= 0.9 * (y1 - y0 + 1)
+
+    named = {n: sum(is_name(lbl) for row in labels for lbl in row[1:])
+             for n, labels in by_count.items()}  # fmt: skip
+    if not named:
+        return None
+    best = max(named, key=named.__getitem__)
+    rows = max((len(labels) for labels in by_count.values()), default=0)
+    others = max((v for n, v in named.items() if n != best), default=0)
+    if named[best] >= max(3, 2 * others, others + 3) and named[best] >= 2 * min(rows, 3):
+        return best
+    return None
 
 
 def _same_word(a: LeadLabel, b: LeadLabel) -> float:
@@ -637,7 +706,7 @@ def assign_leads(
     n_rows : int
         Rows of traces on the page.
     columns : list of int
-        Segments counted in each row from its separators (1, 2 or 4).
+        Segments counted in each row from its separators (1, 2, 4 or 5).
     layout : str
         ``'auto'`` or a name of :data:`LAYOUTS`, optionally with rhythm strips (``'3x4+II'``).
     rhythm_leads : tuple of str, optional
@@ -713,6 +782,16 @@ def assign_leads(
         if rhythm_leads is None:
             rhythm_leads = tuple(x for x in extra.split(",") if x)
     grid_rows = [tuple(r) for r in LAYOUTS[base]["grid"]][:n_main]  # type: ignore[attr-defined]
+    # an extra lead's cell takes the name its label reads as
+    for i, names in enumerate(grid_rows):
+        if "*" in names:
+            row = labels[i] if labels is not None else []
+            n = len(names)
+            grid_rows[i] = tuple(
+                _extra_name(row[c * len(row) // n] if row and not len(row) % n else None)
+                if name == "*" else name
+                for c, name in enumerate(names)
+            )  # fmt: skip
     rhythm = tuple(rhythm_leads)[: max(0, n_rows - n_main)]
     rows = grid_rows + [(name,) for name in rhythm]
     rows += [()] * (n_rows - len(rows))
@@ -730,6 +809,10 @@ def assign_leads(
 LABEL_NAMES: tuple[str, ...] = (
     "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "-aVR",
 )  # fmt: skip
+
+#: Names of the extra leads 15-lead pages print in a fifth column (right-sided and posterior
+#: chest leads); each is also matched in its lower-case spelling (``V4r``).
+EXTRA_LABEL_NAMES: tuple[str, ...] = ("V3R", "V4R", "V5R", "V6R", "V7", "V8", "V9")
 
 #: Font files (in matplotlib's font folder, so always installed) the templates are drawn in:
 #: the renderer's DejaVu family, plus STIX (a Times-like serif) and Computer Modern for the
@@ -753,13 +836,21 @@ class LeadLabel:
     (rows, columns), which :func:`erase_labels` removes before traces are followed.
     ``crowded`` is True when other ink (a trace) comes within a letter gap of the word's
     sides: a letter that touches it merges into the trace's ink, so the word may be part of
-    a longer name (the ``I`` of ``II``, the ``1`` of ``V1``).
+    a longer name (the ``I`` of ``II``, the ``1`` of ``V1``). ``extra`` maps the names of
+    :data:`EXTRA_LABEL_NAMES` to their similarities (kept apart: :attr:`text` and
+    :attr:`score` are about the 12 leads' names).
     """
 
     bbox: tuple[int, int, int, int]
     scores: dict[str, float]
     pixels: tuple[NDArray[np.intp], NDArray[np.intp]]
     crowded: bool = False
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def any_score(self) -> float:
+        """Similarity of the best-matching name, extra leads' names included."""
+        return max(self.score, max(self.extra.values(), default=0.0))
 
     @property
     def text(self) -> str:
@@ -843,9 +934,11 @@ def _templates() -> tuple[tuple[str, ...], NDArray[np.float64], NDArray[np.float
     names: list[str] = []
     aspects: list[float] = []
     images: list[NDArray[np.float64]] = []
+    spellings = [(n, n) for n in LABEL_NAMES + EXTRA_LABEL_NAMES]
+    spellings += [(n, n.replace("R", "r")) for n in EXTRA_LABEL_NAMES if "R" in n]
     for path in _font_files(_TEMPLATE_FONTS):
-        for name in LABEL_NAMES:
-            crop = _drawn(name, path)
+        for name, text in spellings:
+            crop = _drawn(text, path)
             if crop is None:  # pragma: no cover - a font without these characters
                 continue
             names.append(name)
@@ -870,14 +963,19 @@ def read_label(mask: NDArray[np.bool_]) -> dict[str, float]:
     >>> max(scores, key=scores.get)
     'I'
     """
-    if not mask.any():
-        return dict.fromkeys(LABEL_NAMES, 0.0)
-    names, log_aspects, images = _templates()
-    sim = _match(_crop(mask), _GLYPH_W, log_aspects, images)
-    scores = dict.fromkeys(LABEL_NAMES, 0.0)
-    for name, v in zip(names, sim.tolist(), strict=True):
-        scores[name] = max(scores[name], v)
-    return scores
+    return _read_names(mask)[0]
+
+
+def _read_names(mask: NDArray[np.bool_]) -> tuple[dict[str, float], dict[str, float]]:
+    """:func:`read_label`'s similarities to the 12 leads' names and to the extra leads'
+    names (:data:`EXTRA_LABEL_NAMES`)."""
+    scores = dict.fromkeys(LABEL_NAMES + EXTRA_LABEL_NAMES, 0.0)
+    if mask.any():
+        names, log_aspects, images = _templates()
+        sim = _match(_crop(mask), _GLYPH_W, log_aspects, images)
+        for name, v in zip(names, sim.tolist(), strict=True):
+            scores[name] = max(scores[name], v)
+    return ({n: scores[n] for n in LABEL_NAMES}, {n: scores[n] for n in EXTRA_LABEL_NAMES})
 
 
 def _words(
@@ -988,9 +1086,10 @@ def _touching_words(
             bx, by, bw, bh = cv2.boundingRect(word)
             crop = word[by : by + bh, bx : bx + bw].astype(bool)
             yy, xx = np.nonzero(crop)
+            scores, extra = _read_names(crop)
             out.append(LeadLabel(bbox=(bx + x0, by + y0, bx + bw - 1 + x0, by + bh - 1 + y0),
-                                 scores=read_label(crop), pixels=(yy + by + y0, xx + bx + x0),
-                                 crowded=True))  # fmt: skip
+                                 scores=scores, pixels=(yy + by + y0, xx + bx + x0),
+                                 crowded=True, extra=extra))  # fmt: skip
     return out
 
 
@@ -1047,11 +1146,13 @@ def find_labels(
                 if i not in read:
                     sub = np.isin(lab[y0 : y1 + 1, x0 : x1 + 1], ks)
                     yy, xx = np.nonzero(sub)
+                    scores, extra = _read_names(sub)
                     read[i] = LeadLabel(
                         bbox=(x0, y0, x1, y1),
-                        scores=read_label(sub),
+                        scores=scores,
                         pixels=(yy + y0, xx + x0),
                         crowded=_crowded(lab, ks, (x0, y0, x1, y1)),
+                        extra=extra,
                     )
                 cands.append(read[i])
             # a name the trace runs through (its letters standing on the trace's line) is

@@ -12,7 +12,14 @@ from numpy.typing import NDArray
 
 from ..data.record import LEADS, Record, normalize_lead_name
 from ..errors import DigitizationError
-from ._calibration import Pulse, calibrate, find_end_pulse, find_pulse
+from ._calibration import (
+    Pulse,
+    calibrate,
+    find_end_pulse,
+    find_pulse,
+    settle_gains,
+    zero_line,
+)
 from ._extract import (
     best_phase,
     line_thickness,
@@ -26,7 +33,9 @@ from ._extract import (
 from ._geometry import straighten
 from ._grid import estimate_grid
 from ._layout import (
+    LeadLabel,
     assign_leads,
+    columns_from_labels,
     erase_labels,
     erase_text,
     find_labels,
@@ -88,14 +97,17 @@ def _snap_duration(
 def _count_columns(
     prob: NDArray[np.float32], t0: float, length_px: float, baseline: float, ppm: float
 ) -> int:
-    """1, 2 or 4 columns, from separator strokes at 1/4, 1/2 and 3/4 of the row."""
+    """1, 2, 4 or 5 columns, from separator strokes at 1/4, 1/2 and 3/4 of the row, or at
+    three of its fifths (a 15-lead page's)."""
     bars = {f: separator_columns(prob, x=t0 + f * length_px, baseline=baseline, px_per_mm=ppm)
             is not None for f in (0.25, 0.5, 0.75)}  # fmt: skip
     if (bars[0.25] and bars[0.75]) or ((bars[0.25] or bars[0.75]) and bars[0.5]):
         return 4
     if bars[0.5]:
         return 2
-    return 1
+    fifths = sum(separator_columns(prob, x=t0 + f * length_px, baseline=baseline, px_per_mm=ppm)
+                 is not None for f in (0.2, 0.4, 0.6, 0.8))  # fmt: skip
+    return 5 if fifths >= 3 else 1
 
 
 def _trace_before_fall(
@@ -617,7 +629,10 @@ def digitize(
         ``'unet'``: the darkness map gated by the network's trace probability. ``'auto'`` is
         ``'rows'`` when the network is installed, else ``'darkness'``.
     paper_speed, gain : float, optional
-        Override the calibration (mm/s, mm/mV); by default read from the pulse, else 25 and 10.
+        Override the calibration (mm/s, mm/mV; a given gain applies to every lead); by
+        default read from the pulses or the printed settings, else 25 and 10. A split-gain
+        page (chest leads at half the limb leads' gain) is read at both
+        (``result.calibration.gain_chest``).
     rhythm_leads : tuple of str, optional
         Names of the rhythm strips below the lead grid (default ``('II',)`` for one strip).
     perspective : bool
@@ -706,7 +721,6 @@ def digitize(
                       paper_speed=paper_speed, gain=gain,
                       printed=lambda: read_calibration_text(prob, rows, px_per_mm=ppm))  # fmt: skip
     px_per_s = grid.px_per_mm_x * calib.paper_speed
-    px_per_mv = grid.px_per_mm_y * calib.gain
     lap("calibration")
 
     # time origin and duration of each row: a pulse's falling edge, or the trace's first
@@ -736,18 +750,33 @@ def digitize(
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
         columns.append(_count_columns(prob, t0, dur * px_per_s, r.center, grid.px_per_mm_x))
+
     # the printed lead names at each segment's start choose the layout and name the rhythm
     # strips; their ink, and text lines in the rows' bands, are then erased so that no trace
     # is followed into them
-    quarters = [[t0 + c * dur / 4 * px_per_s for c in range(4)]
-                for t0, dur in zip(origins, durations, strict=True)]  # fmt: skip
-    labels = find_labels(prob, rows, quarters, px_per_mm=grid.px_per_mm_x)
+    # at the starts of four columns, or of five (15-lead pages) when the names stand there
+    # (looked for unless the separators and the names found already make four columns)
+    def labels_at(n: int) -> list[list[LeadLabel | None]]:
+        starts = [[t0 + c * dur / n * px_per_s for c in range(n)]
+                  for t0, dur in zip(origins, durations, strict=True)]  # fmt: skip
+        return find_labels(prob, rows, starts, px_per_mm=grid.px_per_mm_x)
+
+    by_count = {4: labels_at(4)}
+    if 5 in columns or columns_from_labels(by_count) is None:
+        by_count[5] = labels_at(5)
+    n_named = columns_from_labels(by_count)
+    if n_named == 5 or (n_named is None and 5 in columns):
+        columns = [5 if c != 2 else c for c in columns]
+    labels = by_count[5 if 5 in columns else 4]
     # rough traces let the limb leads' laws (Einthoven, Goldberger) settle what labels cannot
     rough = row_traces(prob, rows, origins, [d * px_per_s for d in durations])
     layout_name, row_leads, origin_rule = assign_leads(
         len(rows), columns, layout=layout, rhythm_leads=rhythm_leads, labels=labels,
         traces=rough,
     )  # fmt: skip
+    # split gains: rows led by V1-V6 whose pulses stand at another height (12x1 at 10/5)
+    calib = settle_gains(calib, pulses, row_leads, px_per_mm_y=grid.px_per_mm_y,
+                         given=gain is not None)  # fmt: skip
     trace_prob = erase_labels(trace_prob, labels, row_leads)
     trace_prob = erase_text(trace_prob, rows, px_per_mm=grid.px_per_mm_x)
     lap("layout")
@@ -802,7 +831,7 @@ def digitize(
         # the zero line is 1 mV below the pulse's top (its thin top stroke is located to a
         # fraction of a pixel, its foot merges with the trace); else the trace's median
         if p is not None:
-            zero_y = p.y_top + calib.gain * grid.px_per_mm_y
+            zero_y = zero_line(p, calib, leads[0] if leads else "I", px_per_mm_y=grid.px_per_mm_y)
         else:
             zero_y = float(np.median(ys)) if ys.size else r.center
         layout_rows.append(Row(baseline=float(zero_y), x_start=float(t0), x_end=float(x_end),
@@ -828,6 +857,8 @@ def digitize(
         ncol = len(leads)
         seg = dur / ncol
         for c, lead in enumerate(leads):
+            if lead.lstrip("-") not in LEADS:  # an extra lead (V4R, V8 …) is not recorded
+                continue
             sign = -1.0 if lead.startswith("-") else 1.0
             canonical = normalize_lead_name(lead.lstrip("-"))
             lo_x, hi_x = t0 + c * seg * px_per_s, t0 + (c + 1) * seg * px_per_s
@@ -835,7 +866,8 @@ def digitize(
             # the samples are the knots of the polyline whose drawing matches the ink
             ts, mv = sample_trace(run_xf, upper, lower, x_origin=t0 + phase + row_shift[c],
                                   zero_y=zero_y,
-                                  px_per_s=px_per_s, px_per_mv=px_per_mv, t_start=c * seg,
+                                  px_per_s=px_per_s, t_start=c * seg,
+                                  px_per_mv=grid.px_per_mm_y * calib.gain_for(canonical),
                                   t_end=(c + 1) * seg, fs=fs, radius=radius,
                                   init=(xs[in_seg], ys[in_seg]))  # fmt: skip
             if c == 0 and run_xf.size:

@@ -67,21 +67,56 @@ class Grid:
         return asdict(self)
 
 
+_CHEST_LEADS = frozenset({"V1", "V2", "V3", "V4", "V5", "V6"})
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Paper speed (mm/s) and gain (mm/mV) and where they came from.
 
-    ``source`` joins, with ``+``, what decided the values: ``'given'`` (the caller),
-    ``'pulse'`` (the calibration pulse's height), ``'text'`` (the settings printed on the
-    page, "25 mm/s 20 mm/mV", see :func:`~ecgscan.digitize.read_calibration_text`); e.g.
-    ``'pulse+text'`` (a pulse between two standard heights settled by the text) or
-    ``'given+pulse'``. ``'default'``: none of them (25 mm/s, 10 mm/mV).
+    Attributes
+    ----------
+    paper_speed : float
+        mm/s.
+    gain : float
+        mm/mV of the limb leads (I, II, III, aVR, aVL, aVF), and of every lead when
+        ``gain_chest`` is None.
+    source : str
+        What decided the values, joined with ``+``: ``'given'`` (the caller), ``'pulse'``
+        (the calibration pulses' heights), ``'text'`` (the settings printed on the page,
+        "25 mm/s 20 mm/mV", see :func:`~ecgscan.digitize.read_calibration_text`); e.g.
+        ``'pulse+text'`` (a pulse between two standard heights settled by the text) or
+        ``'given+pulse'``. ``'default'``: none of them (25 mm/s, 10 mm/mV).
+    pulse_found : bool
+        Whether a calibration pulse was found.
+    gain_chest : float or None
+        mm/mV of the chest leads V1–V6 on a split-gain page (printers that draw the limb
+        leads at 10 mm/mV and the chest leads at 5, or 20 and 10); None when they share
+        ``gain``. Read from a stepped pulse (1 mV at the limb height, then at the chest
+        height), from rows led by a chest lead whose pulses stand at another height than
+        the limb rows', or from the printed settings ("Limb: 10 mm/mV  Chest: 5 mm/mV").
+        Use :meth:`gain_for` for a lead's gain.
+
+    Examples
+    --------
+    >>> c = Calibration(gain=10.0, gain_chest=5.0)
+    >>> c.gain_for("aVF"), c.gain_for("V2"), c.gain_for("-aVR")
+    (10.0, 5.0, 10.0)
     """
 
     paper_speed: float = 25.0
     gain: float = 10.0
     source: str = "default"
     pulse_found: bool = False
+    gain_chest: float | None = None
+
+    def gain_for(self, lead: str) -> float:
+        """The gain (mm/mV) ``lead`` is printed at: ``gain_chest`` for V1–V6 when set, else
+        ``gain`` (a leading ``-``, an inverted lead such as Cabrera's ``-aVR``, is ignored)."""
+        name = lead.lstrip("-").strip()
+        if self.gain_chest is not None and name.upper() in _CHEST_LEADS:
+            return self.gain_chest
+        return self.gain
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,12 +21,12 @@ from ._layout import RowGeometry, _crop, _drawn, _font_files, _match, _normalise
 
 __all__ = ["PrintedCalibration", "read_calibration_text"]
 
-#: Fonts (matplotlib's ttf folder) the words are compared with: the renderer's DejaVu family
-#: (sans, bold, mono, serif, condensed) and the STIX and Computer Modern faces for the
-#: serif/sans shapes of other printers.
+#: Fonts (matplotlib's ttf folder) the words are compared with: the renderer's faces (the
+#: DejaVu sans, bold, mono and serif; Computer Modern Sans, its narrow 'condensed' style) and
+#: STIX for the serif shapes of other printers.
 _FONTS: tuple[str, ...] = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-    "DejaVuSerif.ttf", "DejaVuSansDisplay.ttf", "STIXGeneral.ttf", "cmss10.ttf",
+    "DejaVuSerif.ttf", "STIXGeneral.ttf", "cmss10.ttf",
 )  # fmt: skip
 
 #: Standard values printed before each unit (as printed → value).
@@ -426,7 +426,7 @@ def read_calibration_text(
     touching letters, 1.8 character heights wide or more), the run of glyphs of one word that
     reads best as ``mm/s``, ``mm/sec`` or ``mm/mV`` is the unit; its number is the one to five
     glyphs before it ("25 mm/s", "25mm/s") that read best as a standard value. Every
-    comparison is a normalised correlation with the strings drawn in eight of matplotlib's
+    comparison is a normalised correlation with the strings drawn in seven of matplotlib's
     fonts, at the token's own aspect ratio. Only tokens near those marks are compared, so a
     page costs a few milliseconds beyond its connected components.
 

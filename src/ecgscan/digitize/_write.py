@@ -77,8 +77,9 @@ def result_files(
     overlay : bool
         Add ``-overlay.png`` (the page with the traces found).
     summary : bool
-        Add the ``.json`` summary: ``result.to_dict()`` (layout, calibration, geometry, grid,
-        per-lead quality, stage timings), the classification if any, and ``extra``.
+        Add the ``.json`` summary: ``result.to_dict()`` (layout, calibration (with
+        ``gain_chest``, the chest leads' mm/mV on a split-gain page, else null), geometry,
+        grid, per-lead quality, stage timings), the classification if any, and ``extra``.
     prediction : Prediction, optional
         Classification: its labels go into the record (``# Labels:`` in the WFDB header).
     extra : mapping, optional

@@ -72,6 +72,10 @@ class PageSpec:
     grid: GridSpec = field(default_factory=GridSpec)
     calibration: str = "left"  # 'left', 'right', 'none'
     calibration_shape: str = "square"  # 'square', 'step'
+    # split gains (gain_chest != gain_limb): 'stepped' draws every row's pulse as the limb
+    # height then the chest height (what such printers print); 'row' draws each row's pulse
+    # at its first lead's gain
+    calibration_split: str = "stepped"
     labels: bool = True
     label_position: str = "below"  # 'above', 'below'
     separators: bool = True
@@ -117,6 +121,7 @@ def check_spec(spec: PageSpec) -> None:
     choices = {
         "calibration": ("left", "right", "none"),
         "calibration_shape": ("square", "step"),
+        "calibration_split": ("stepped", "row"),
         "label_position": ("above", "below"),
         "separator_style": ("tick", "dotted"),
         "overflow": ("overlap", "clip"),
@@ -232,6 +237,7 @@ def draw_page(
             }
         )
         first_gain = _gain(spec, row[0].lead) if row else spec.gain_limb
+        stepped = spec.gain_chest != spec.gain_limb and spec.calibration_split == "stepped"
         if spec.calibration != "none":
             if spec.calibration == "left":
                 pulse_mm = 4.0 + 0.2 * spec.paper_speed
@@ -239,8 +245,9 @@ def draw_page(
             else:
                 cx_mm = x_trace_mm + span_mm + 2.0
             cal = _draw_calibration(
-                image, cx_mm, row_geo.baseline_mm, first_gain, spec, trace_px, color
-            )
+                image, cx_mm, row_geo.baseline_mm, first_gain, spec, trace_px, color,
+                chest_gain=spec.gain_chest if stepped else None,
+            )  # fmt: skip
             cal_truth.append({"row": r, **cal})
         for seg in row:
             entry = _draw_segment(
@@ -475,12 +482,31 @@ def _draw_calibration(
     spec: PageSpec,
     trace_px: int,
     color: tuple[int, ...],
+    *,
+    chest_gain: float | None = None,
 ) -> dict[str, Any]:
+    """One calibration pulse (1 mV for 0.2 s) at the row's start ``x_mm``; with
+    ``chest_gain``, a stepped pulse: 1 mV at ``gain`` for 0.1 s, then at ``chest_gain``
+    for 0.1 s, then back to the baseline (always closed, whatever the spec's shape)."""
     s = spec.px_per_mm
     width_mm = 0.2 * spec.paper_speed  # 200 ms pulse
     lead_mm = 2.0
     h = gain  # 1 mV
-    if spec.calibration_shape == "square":
+    shape = spec.calibration_shape
+    if chest_gain is not None:
+        mid = lead_mm + width_mm / 2
+        pts_mm = [
+            (0, 0),
+            (lead_mm, 0),
+            (lead_mm, -h),
+            (mid, -h),
+            (mid, -chest_gain),
+            (lead_mm + width_mm, -chest_gain),
+            (lead_mm + width_mm, 0),
+            (2 * lead_mm + width_mm, 0),
+        ]
+        shape = "stepped"
+    elif spec.calibration_shape == "square":
         pts_mm = [
             (0, 0),
             (lead_mm, 0),
@@ -501,7 +527,8 @@ def _draw_calibration(
         float(np.ceil(pts[:, 0].max() + half)),
         float(np.ceil(pts[:, 1].max() + half)),
     ]
-    return {"bbox": bbox, "shape": spec.calibration_shape, "height_mv": 1.0, "width_s": 0.2}
+    gains = [float(gain)] + ([float(chest_gain)] if chest_gain is not None else [])
+    return {"bbox": bbox, "shape": shape, "height_mv": 1.0, "width_s": 0.2, "gains": gains}
 
 
 def _draw_header_footer(

@@ -6,7 +6,9 @@
 ``print``
     Printer output of many vendors: paper size, grid colour and style, tint, margins, header
     with patient fields, measurements and interpretation, fonts, trace width and colour,
-    calibration side/shape, label placement, black-and-white printing — all drawn from the seed.
+    calibration side/shape, split limb/chest gains (10 % of pages: a stepped pulse or each
+    row's pulse at its first lead's gain), label placement, black-and-white printing — all
+    drawn from the seed.
 ``scan`` / ``photo``
     A ``print`` page followed by a scanner or camera degradation chain (see ``_degrade``).
 ``random``
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -172,8 +175,10 @@ def sample_spec(
             "",
         ),
     )
+    if footer and gain_chest != gain_limb and "gain_chest" not in footer:
+        footer += "   Chest: {gain_chest:g} mm/mV"  # a split-gain page says so
     font = _pick(rng, list(FONTS), (0.3, 0.25, 0.1, 0.1, 0.15, 0.1))
-    return PageSpec(
+    spec = PageSpec(
         paper=paper,
         paper_name=paper_name,
         dpi=dpi,
@@ -205,3 +210,8 @@ def sample_spec(
         qr_code=bool(header and rng.random() < 0.3),
         qr_code_seed=int(rng.integers(2**31)),
     )
+    # how a split-gain page shows its chest gain: drawn from a generator of its own, so that
+    # the pages (and degradations) drawn before this field existed stay the same
+    own = np.random.default_rng([spec.qr_code_seed, 0x5C])
+    split = _pick(own, ("stepped", "row"), (0.75, 0.25))
+    return dataclasses.replace(spec, calibration_split=split)

@@ -1,7 +1,8 @@
 """Printed text (lead labels, header, footer) with open fonts, blended into a page.
 
-The fonts are the DejaVu family (Bitstream Vera licence, free to redistribute) that ships with
-matplotlib, one of ecgscan's dependencies, so no font file is copied into the package.
+The fonts are the DejaVu family (Bitstream Vera licence, free to redistribute) and Computer
+Modern Sans (BaKoMa, the narrow face of the ``'condensed'`` style) that ship with matplotlib, one
+of ecgscan's dependencies, so no font file is copied into the package.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ FONTS: dict[str, str] = {
     "mono": "DejaVuSansMono.ttf",
     "mono-bold": "DejaVuSansMono-Bold.ttf",
     "serif": "DejaVuSerif.ttf",
-    "condensed": "DejaVuSansDisplay.ttf",
+    # a narrow sans: DejaVuSansDisplay.ttf, despite its name, holds almost no glyphs
+    "condensed": "cmss10.ttf",
 }
 
 

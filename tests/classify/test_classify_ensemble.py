@@ -90,19 +90,23 @@ def test_a_record_uses_the_signal_members_with_the_card_s_rule(
     assert all(0.0 <= v <= 1.0 for v in pred.probabilities.values())
     assert all(0.0 <= v <= 1.0 for v in pred.superclass_probabilities.values())
     # recompute: Platt-calibrate each signal member's output with the JSON's (a, b), then the
-    # weighted mean over the signal members, as the model card states
+    # weighted mean over the signal members with each head's weights, as the model card states
     config = json.loads(Path(ensemble.path).read_text())
-    num, den = np.zeros(len(CHALLENGE_LABELS)), 0.0
-    for entry, member in zip(config["members"], ensemble.members, strict=True):
-        if not isinstance(member, SignalClassifier) or entry["weight"] <= 0:
-            continue
-        raw = member.predict_proba([rec])["challenge"][0].astype(np.float64)
-        cal = entry["calibration"]["challenge"]
-        z = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
-        num += entry["weight"] / (1 + np.exp(-(np.asarray(cal["a"]) * z + np.asarray(cal["b"]))))
-        den += entry["weight"]
-    got = np.array([pred.probabilities[n] for n in CHALLENGE_LABELS])
-    np.testing.assert_allclose(got, num / den, atol=2e-5)
+    for head, names, got in (
+        ("challenge", CHALLENGE_LABELS, pred.probabilities),
+        ("superclass", ensemble.heads["superclass"], pred.superclass_probabilities),
+    ):
+        num, den = np.zeros(len(names)), 0.0
+        for entry, member in zip(config["members"], ensemble.members, strict=True):
+            if not isinstance(member, SignalClassifier) or entry["weight"] <= 0:
+                continue
+            w = entry.get("head_weights", {}).get(head, entry["weight"])
+            raw = member.predict_proba([rec])[head][0].astype(np.float64)
+            cal = entry["calibration"][head]
+            z = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
+            num += w / (1 + np.exp(-(np.asarray(cal["a"]) * z + np.asarray(cal["b"]))))
+            den += w
+        np.testing.assert_allclose([got[n] for n in names], num / den, atol=2e-5)
     assert [pred.thresholds[n] for n in CHALLENGE_LABELS] == pytest.approx(
         config["thresholds"]["signal"]["challenge"], abs=1e-6
     )

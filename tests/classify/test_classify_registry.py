@@ -34,8 +34,12 @@ def test_names_are_unique() -> None:
 NETWORKS = [n for n in available_models() if get_model_spec(n).input != "ensemble"]
 
 
-def _input(kind: str, n: int, length: int) -> torch.Tensor:
-    return torch.randn(n, 24, length) if kind == "signal" else torch.rand(n, 1, 64, length // 4)
+def _input(spec: ModelSpec, n: int, length: int) -> torch.Tensor:
+    if spec.defaults.get("encoding") == "beats":  # median beats: fixed length, + rhythm row
+        return torch.randn(n, 25, 70)
+    return (
+        torch.randn(n, 24, length) if spec.input == "signal" else torch.rand(n, 1, 64, length // 4)
+    )
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -45,13 +49,14 @@ def test_forward_backward_save_load_and_onnx(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     spec = get_model_spec(name)
     model = create_model(name)
-    x = _input(spec.input, 3, 300)
+    x = _input(spec, 3, 300)
     out = model(x)
     assert {k: tuple(out[k].shape) for k in ("challenge", "superclass")} == {
         "challenge": (3, 11),
         "superclass": (3, 5),
     }
-    assert set(out) <= {"challenge", "superclass", "trace"}  # 'multitask' also maps the traces
+    # "multitask" also maps the traces; auxiliary heads ("statements") are trained, never exported
+    assert set(out) <= {"challenge", "superclass", "trace", "statements"}
     sum(v.sum() for v in out.values()).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None for g in grads) and any(float(g.abs().sum()) > 0 for g in grads)
@@ -74,14 +79,15 @@ def test_forward_backward_save_load_and_onnx(name: str, tmp_path: Path) -> None:
         "model": name, "fs": 100.0, "mean": [0.0] * 12, "std": [1.0] * 12,
         "heads": {"challenge": ["x"] * 11, "superclass": ["y"] * 5},
         "thresholds": {"challenge": [0.5] * 11, "superclass": [0.5] * 5},
-        "input": spec.input, "size": [64, 75],
+        "input": spec.input, "size": [64, 75], "encoding": spec.defaults.get("encoding", "signals"),
     }  # fmt: skip
     clf: SignalClassifier | ImageClassifier
     if spec.input == "signal":
-        path = export_onnx(model, tmp_path / f"{name}.onnx", config=config, n_samples=300)
+        x2 = _input(spec, 2, 517)
+        path = export_onnx(model, tmp_path / f"{name}.onnx", config=config,
+                           input_shape=(1, *x.shape[1:]))  # fmt: skip
         clf = SignalClassifier(path)
         assert clf.config["model"] == name and clf.fs == 100.0
-        x2 = torch.randn(2, 24, 517)
     else:
         path = export_onnx(model, tmp_path / f"{name}.onnx", config=config,
                            input_shape=(1, 1, 64, 75), input_name="image")  # fmt: skip

@@ -8,7 +8,9 @@ How it combines its members (what ``ensemble.json`` holds and its model card sta
 2. **Averaging.** The ensemble probability is ``Σ w_m p'_m / Σ w_m`` over the members that
    apply to the input: signal members need a record (given, or digitized from the page),
    image members need the page. A record without an image is classified by the signal members
-   alone; the weights are renormalised over the members used.
+   alone; the weights are renormalised over the members used. A member may have one weight
+   per head (``head_weights``: a member may serve the superclasses better than the Challenge
+   labels); ``weight`` is used for the heads it does not list.
 3. **Thresholds.** Per class, chosen (F1-optimal) on validation data for each *set* of members
    that can occur (``'signal'``, ``'signal+image'``, ``'image'``), since an average over fewer
    members has another distribution.
@@ -210,10 +212,14 @@ class EnsembleClassifier:
         self.exclusive_by = str(self.config.get("exclusive_by", "probability"))
         self.members: list[SignalClassifier | ImageClassifier] = []
         self.weights: list[float] = []
+        self.head_weights: list[dict[str, float]] = []
         self.calibration: list[dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]] = []
         for entry in entries:
             self.members.append(self._load_member(entry))
             self.weights.append(float(entry.get("weight", 1.0)))
+            self.head_weights.append(
+                {str(h): float(w) for h, w in entry.get("head_weights", {}).items()}
+            )
             self.calibration.append({
                 head: (np.asarray(c["a"], dtype=np.float64), np.asarray(c["b"], dtype=np.float64))
                 for head, c in entry.get("calibration", {}).items()
@@ -249,6 +255,10 @@ class EnsembleClassifier:
         """The Challenge labels of the first head, in output order."""
         return tuple(self.heads["challenge"])
 
+    def head_weight(self, member: int, head: str) -> float:
+        """Weight of member ``member`` (index) in the average of ``head``."""
+        return self.head_weights[member].get(head, self.weights[member])
+
     def subset_key(self, used: Sequence[int]) -> str:
         """Threshold-set key of the members ``used``: ``'signal'``, ``'signal+image'``, ..."""
         kinds = sorted({self.members[i].input for i in used}, key=("signal", "image").index)
@@ -272,7 +282,7 @@ class EnsembleClassifier:
                 p = np.asarray(member_probs[i][head], dtype=np.float64)
                 a, b = self.calibration[i].get(head, (np.ones(p.shape[-1]), np.zeros(p.shape[-1])))
                 cal.append(apply_platt(p, a, b))
-            out[head] = combine(cal, [self.weights[i] for i in used])
+            out[head] = combine(cal, [self.head_weight(i, head) for i in used])
         return out, self.subset_key(used)
 
     def predict(

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ..data.record import Record, read_record
 from ..errors import EcgscanError, InputFileError
 from ._registry import DEFAULT_MODEL, available_models, get_model_spec
-from ._signal import encode_signals, prepare_record
+from ._signal import encoder, prepare_record
 
 if TYPE_CHECKING:
     from ._ensemble import EnsembleClassifier
@@ -271,6 +271,7 @@ class SignalClassifier(_OnnxClassifier):
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
         super().__init__(path, name=name)
         self.fs = float(self.config["fs"])
+        self._encode = encoder(self.config)
 
     def __repr__(self) -> str:
         return f"SignalClassifier({self.name!r}, fs={self.fs:g}, path={str(self.path)!r})"
@@ -278,9 +279,6 @@ class SignalClassifier(_OnnxClassifier):
     def predict_proba(self, records: Sequence[Record]) -> dict[str, NDArray[np.float32]]:
         """Probabilities of every head for ``records``: head → array (n_records, n_labels)."""
         return self._proba(self._encode(prepare_record(r, fs=self.fs).signal) for r in records)
-
-    def _encode(self, signal: NDArray[np.float32]) -> NDArray[np.float32]:
-        return encode_signals(signal, mean=self.config["mean"], std=self.config["std"])
 
     def _run(self, signal: NDArray[np.float32]) -> list[NDArray[np.float32]]:
         return self._run_session(self._encode(signal))

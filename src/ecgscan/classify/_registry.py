@@ -173,6 +173,69 @@ register_model(
 )
 register_model(
     ModelSpec(
+        name="signal-scp",
+        input="signal",
+        summary=(
+            "a squeeze-and-excitation ResNet with wide kernels (stem 15, blocks 9 and 7 samples) "
+            "trained on random 2.5-s crops with an auxiliary head over the 71 PTB-XL SCP "
+            "statements, classifying 2.5-s windows 1.25 s apart and averaging them: an "
+            "experimental ensemble member (no shipped weights: weight 0 when fitted on fold 8)"
+        ),
+        builder="ecgscan.train.classifier:build_signal_resnet",
+        defaults={
+            **_SIGNAL,
+            "widths": (64, 128, 256),
+            "blocks": (2, 2, 2),
+            "stem_kernel": 15,
+            "kernel": 9,
+            "se": 8,
+            "statements": 71,
+            "window": 250,
+            "window_stride": 125,
+        },
+    )
+)
+register_model(
+    ModelSpec(
+        name="signal-beats",
+        input="signal",
+        summary=(
+            "each lead's median beat (0.25 s before to 0.45 s after the QRS, PR level at 0) and "
+            "six rate and regularity measures, through convolutions flattened into the heads: "
+            "another view of the record, a diverse ensemble member"
+        ),
+        builder="ecgscan.train.beatnet:build_beat_net",
+        defaults={
+            "encoding": "beats",
+            "width": 64,
+            "hidden": 256,
+            "dropout": 0.4,
+            "activation": "sigmoid",
+        },
+        weights="signal_beats.onnx",
+    )
+)
+register_model(
+    ModelSpec(
+        name="signal-beats-wide",
+        input="signal",
+        summary=(
+            "'signal-beats' with 1.5x wider convolutions and hidden layer, trained with another "
+            "seed: a second beat model for the ensemble"
+        ),
+        builder="ecgscan.train.beatnet:build_beat_net",
+        defaults={
+            "encoding": "beats",
+            "width": 96,
+            "hidden": 384,
+            "dropout": 0.5,
+            "activation": "sigmoid",
+        },
+        weights="signal_beats_wide.onnx",
+    )
+)
+register_model(
+    ModelSpec(
         name="image",
         input="image",
         summary=(
@@ -226,7 +289,14 @@ register_model(
             "input are left out)"
         ),
         builder="ecgscan.classify._ensemble:fit_ensemble",
-        members=("signal", "signal-inception", "signal-gru", "image"),
+        members=(
+            "signal",
+            "signal-inception",
+            "signal-gru",
+            "signal-beats",
+            "signal-beats-wide",
+            "image",
+        ),
         weights="ensemble.json",
     )
 )

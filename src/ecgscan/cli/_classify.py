@@ -54,8 +54,8 @@ def classify_command(
         "--model",
         "-m",
         help=(
-            "Registered model (ensemble, signal, signal-inception, signal-gru, signal-small, "
-            "image) or an .onnx/.json file."
+            "Registered model (ensemble, signal, signal-inception, signal-gru, signal-beats, "
+            "signal-beats-wide, signal-small, image, multitask) or an .onnx/.json file."
         ),
     ),
     threshold: float | None = typer.Option(

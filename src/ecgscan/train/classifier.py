@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..classify._registry import get_model_spec
-from ..classify._signal import encode_signals
+from ..classify._signal import beat_samples, encoder
 from ..classify._thresholds import choose_thresholds, per_class_auroc
 from ..data.labels import CHALLENGE_LABELS
 from ..data.record import LEADS
@@ -52,6 +52,7 @@ from ._common import (
     set_threads,
     superclass_matrix,
 )
+from .beatnet import BeatNet
 
 __all__ = [
     "SUPERCLASSES",
@@ -87,7 +88,9 @@ class _Block(nn.Module):
     """Residual block (conv-BN-ReLU-conv-BN + shortcut) over signals (``dims=1``) or pages
     (``dims=2``); a stride > 1 downsamples, the shortcut by average pooling."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, *, dims: int = 1) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int, *, dims: int = 1, se: int = 0
+    ) -> None:
         super().__init__()
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
         norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
@@ -98,12 +101,31 @@ class _Block(nn.Module):
         self.bn2 = norm(c_out)
         nn.init.zeros_(self.bn2.weight)  # start as identity (xresnet)
         self.short = _shortcut(c_in, c_out, stride, dims=dims)
+        self.se = _SqueezeExcite(c_out, se) if se else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
+        if self.se is not None:
+            y = self.se(y)
         # odd kernels: the strided conv and the ceil-mode pooling give the same length
         return F.relu(y + self.short(x))
+
+
+class _SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): channels rescaled by a gate computed from
+    their mean over the rest of the tensor (a bottleneck ``ratio`` times narrower)."""
+
+    def __init__(self, channels: int, ratio: int) -> None:
+        super().__init__()
+        hidden = max(4, channels // ratio)
+        self.gate = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = torch.sigmoid(self.gate(x.flatten(2).mean(dim=2)))
+        return x * g.reshape(g.shape + (1,) * (x.dim() - 2))
 
 
 class _InceptionBlock(nn.Module):
@@ -179,10 +201,20 @@ class SignalResNet(nn.Module):
     inception modules with parallel ``kernels`` (at a quarter of ``fs`` and less). ``rnn > 0``
     adds a bidirectional GRU of ``rnn`` units per direction over the last stage's sequence
     (a convolutional-recurrent network); the heads then read the mean and maximum over time of
-    the GRU's outputs instead of the convolutional features.
+    the GRU's outputs instead of the convolutional features. ``stem_kernel`` is the first
+    convolution's kernel; ``se > 0`` adds squeeze-and-excitation (bottleneck ``se`` times
+    narrower) to the residual blocks. ``statements > 0`` adds an auxiliary head
+    ``'statements'`` (richer supervision: the PTB-XL SCP statements; trained, never exported:
+    :attr:`heads` lists the exported heads only). ``window > 0`` makes a sliding-window model
+    (the PTB-XL benchmark's recipe; train it on random crops of ``window`` samples): an input
+    longer than ``window`` is cut into windows ``window_stride`` samples apart (default half a
+    window; at most ``window_stride - 1`` samples at the end are left out), each classified
+    alone, and the probabilities are averaged (the scores returned are their logits).
     :meth:`forward` returns scores (logits for ``'sigmoid'``); :meth:`probabilities` maps them
     to probabilities.
     """
+
+    _eye: torch.Tensor  # the identity kernel that cuts windows (a non-persistent buffer)
 
     def __init__(
         self,
@@ -198,8 +230,24 @@ class SignalResNet(nn.Module):
         block: str = "residual",
         kernels: Sequence[int] = (3, 9, 19),
         rnn: int = 0,
+        stem_kernel: int = 7,
+        se: int = 0,
+        statements: int = 0,
+        window: int = 0,
+        window_stride: int = 0,
     ) -> None:
         super().__init__()
+        if min(se, statements, window, window_stride) < 0:
+            raise EcgscanError(
+                "se, statements, window and window_stride must be >= 0 (0: off), got "
+                f"{se}, {statements}, {window}, {window_stride}"
+            )
+        if stem_kernel < 1 or stem_kernel % 2 == 0:
+            raise EcgscanError(f"stem_kernel must be odd and positive, got {stem_kernel}")
+        if (window or statements) and activation != "sigmoid":
+            raise EcgscanError(
+                f"window and statements need activation='sigmoid', got activation={activation!r}"
+            )
         if rnn < 0:
             raise EcgscanError(f"rnn (GRU units per direction) must be >= 0, got {rnn}")
         if block not in BLOCKS:
@@ -215,8 +263,15 @@ class SignalResNet(nn.Module):
         heads = dict(heads or {"challenge": len(CHALLENGE_LABELS), "superclass": len(SUPERCLASSES)})
         self.heads = heads
         self.activation = activation
+        self.window = window
+        self.window_stride = window_stride or max(1, window // 2)
+        # cuts the windows (not a parameter; not in the state dict)
+        eye = torch.eye(window).reshape(window, 1, window) if window else torch.zeros(0)
+        self.register_buffer("_eye", eye, persistent=False)
         self.stem = nn.Sequential(
-            nn.Conv1d(in_channels, stem, 7, stride=2, padding=3, bias=False),
+            nn.Conv1d(
+                in_channels, stem, stem_kernel, stride=2, padding=stem_kernel // 2, bias=False
+            ),
             nn.BatchNorm1d(stem),
             nn.ReLU(inplace=True),
             nn.Conv1d(stem, stem, kernel, padding=kernel // 2, bias=False),
@@ -235,24 +290,42 @@ class SignalResNet(nn.Module):
                 if block == "inception":
                     layers.append(_InceptionBlock(c, w, kernels, stride))
                 else:
-                    layers.append(_Block(c, w, kernel if i == 0 else max(3, kernel - 2), stride))
+                    k = kernel if i == 0 else max(3, kernel - 2)
+                    layers.append(_Block(c, w, k, stride, se=se))
                 c = w
         self.body = nn.Sequential(*layers)
         self.rnn = nn.GRU(c, rnn, batch_first=True, bidirectional=True) if rnn else None
         c = 2 * rnn if rnn else c
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.ModuleDict({k: nn.Linear(2 * c, n) for k, n in heads.items()})
+        every = {**heads, **({"statements": statements} if statements else {})}
+        self.head = nn.ModuleDict({k: nn.Linear(2 * c, n) for k, n in every.items()})
         self.gev = (
             nn.ModuleDict({k: GEV(n) for k, n in heads.items()}) if activation == "gev" else None
         )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.body(self.stem(x))
         if self.rnn is not None:  # (batch, channels, time) → (batch, 2 * rnn, time)
             h = self.rnn(h.transpose(1, 2))[0].transpose(1, 2)
         h = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
         h = self.dropout(h)
         return {k: head(h) for k, head in self.head.items()}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self.window or x.shape[-1] <= self.window:
+            return self._scores(x)
+        # the windows, by a strided convolution with the identity (exported to ONNX for any
+        # length): (batch × leads, 1, time) → (batch, leads, window, n) → (n × batch, leads, window)
+        w, c = self.window, x.shape[1]
+        cuts = F.conv1d(x.flatten(0, 1).unsqueeze(1), self._eye, stride=self.window_stride)
+        cuts = cuts.reshape(x.shape[0], c, w, -1).permute(3, 0, 1, 2)
+        scores = self._scores(cuts.reshape(-1, c, w))
+        out = {}
+        for k, v in scores.items():  # (n × batch, classes) → mean probability → its logit
+            p = torch.sigmoid(v).reshape(cuts.shape[0], -1, v.shape[-1]).mean(dim=0)
+            p = p.clamp(1e-7, 1 - 1e-7)
+            out[k] = torch.log(p) - torch.log1p(-p)
+        return out
 
     def probabilities(self, scores: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.gev is None:
@@ -346,17 +419,18 @@ def build_image_resnet(**kwargs: Any) -> ImageResNet:
 class _Exported(nn.Module):
     """What goes into ONNX: scores → probabilities, one output per head."""
 
-    def __init__(self, model: SignalResNet | ImageResNet) -> None:
+    def __init__(self, model: SignalResNet | BeatNet | ImageResNet) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        probs = self.model.probabilities(self.model(x))
+        scores = self.model(x)  # (auxiliary heads, if any, are left out)
+        probs = self.model.probabilities({k: scores[k] for k in self.model.heads})
         return tuple(probs[k] for k in self.model.heads)
 
 
 def export_onnx(
-    model: SignalResNet | ImageResNet,
+    model: SignalResNet | BeatNet | ImageResNet,
     path: str | os.PathLike[str],
     *,
     config: Mapping[str, Any],
@@ -394,6 +468,8 @@ class _Split:
     signals: NDArray[Any]  # (n, 12, n_samples) float32 mV, NaN unknown; image models: uint8 pages
     challenge: NDArray[np.float32]  # (n, 11)
     superclass: NDArray[np.float32]  # (n, 5)
+    # (n, len(statements)): the PTB-XL SCP statements (any likelihood), for auxiliary heads
+    statements: NDArray[np.float32] | None = None
 
     @property
     def has_superclass(self) -> NDArray[np.bool_]:
@@ -439,7 +515,23 @@ def load_ptbxl_splits(
         ych = labels_to_matrix([challenge.loc[e] for e in ids])
         codes: list[Mapping[str, float]] = list(db.database.loc[ids, "scp_codes"])
         ysup = superclass_matrix(codes, db.scp_statements)
-        out[split] = _Split(np.asarray(ids, dtype=np.int64), cache.signals[rows], ych, ysup)
+        yscp = statement_matrix(codes, db.scp_statements)
+        out[split] = _Split(np.asarray(ids, dtype=np.int64), cache.signals[rows], ych, ysup, yscp)
+    return out
+
+
+def statement_matrix(
+    scp_codes: Sequence[Mapping[str, float]], scp_statements: Any
+) -> NDArray[np.float32]:
+    """Multi-hot PTB-XL SCP statements (the rows of ``scp_statements.csv``, in its order: 71
+    diagnostic, form and rhythm statements in PTB-XL 1.0.3) from ``scp_codes``, whatever the
+    likelihood (as for the superclasses); codes not in the table are ignored."""
+    index = {str(code): i for i, code in enumerate(scp_statements.index)}
+    out = np.zeros((len(scp_codes), len(index)), dtype=np.float32)
+    for r, codes in enumerate(scp_codes):
+        for code in codes:
+            if code in index:
+                out[r, index[code]] = 1.0
     return out
 
 
@@ -525,6 +617,8 @@ class TrainConfig:
     loss: str = "bce"
     activation: str | None = None  # None: the registry's default
     superclass_weight: float = 1.0
+    # models with an auxiliary 'statements' head (architecture statements > 0): its loss weight
+    statement_weight: float = 1.0
     threshold_method: str = "f1"
     augment: bool = True
     seed: int = 0
@@ -615,13 +709,16 @@ def _git_commit() -> str:
 
 
 def _predict(
-    model: SignalResNet | ImageResNet, encoded: NDArray[np.float32], batch_size: int = 256
+    model: SignalResNet | BeatNet | ImageResNet,
+    encoded: NDArray[np.float32],
+    batch_size: int = 256,
 ) -> dict[str, NDArray[np.float32]]:
     model.eval()
     outs: dict[str, list[NDArray[np.float32]]] = {k: [] for k in model.heads}
     with torch.no_grad():
         for i in range(0, len(encoded), batch_size):
-            probs = model.probabilities(model(torch.from_numpy(encoded[i : i + batch_size])))
+            scores = model(torch.from_numpy(encoded[i : i + batch_size]))
+            probs = model.probabilities({k: scores[k] for k in model.heads})
             for k, v in probs.items():
                 outs[k].append(v.numpy())
     return {k: np.concatenate(v) for k, v in outs.items()}
@@ -725,13 +822,26 @@ def heads_loss(
     pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Both label heads' loss (:func:`multilabel_loss`) on the records ``idx`` of ``split``
-    (the superclass head on the records that have a superclass)."""
+    (the superclass head on the records that have a superclass), plus, for a model with an
+    auxiliary ``'statements'`` head, ``config.statement_weight`` times its loss."""
     loss = multilabel_loss(model, scores["challenge"], torch.from_numpy(split.challenge[idx]),
                            "challenge", loss=config.loss, pos_weight=pos_weight)  # fmt: skip
-    return loss + config.superclass_weight * multilabel_loss(
+    loss = loss + config.superclass_weight * multilabel_loss(
         model, scores["superclass"], torch.from_numpy(split.superclass[idx]), "superclass",
         loss=config.loss, mask=torch.from_numpy(split.has_superclass[idx]),
     )  # fmt: skip
+    if "statements" in scores:
+        if split.statements is None or split.statements.shape[1] != scores["statements"].shape[1]:
+            raise EcgscanError(
+                f"the model's statements head has {scores['statements'].shape[1]} outputs but "
+                "the data has no statement labels of that size; set the architecture's "
+                "statements to the number of rows of scp_statements.csv"
+            )
+        loss = loss + config.statement_weight * multilabel_loss(
+            model, scores["statements"], torch.from_numpy(split.statements[idx]), "statements",
+            loss=config.loss,
+        )  # fmt: skip
+    return loss
 
 
 def _fit(
@@ -762,7 +872,8 @@ def _fit(
     scores the model on the validation data (``None``: no validation data; the last epoch is
     kept); ``log_metrics`` names further validation metrics to log. Checkpoints go to
     ``ckpt_path`` every ``config.checkpoint_minutes`` and after every epoch; ``resume=True``
-    continues from there. The best epoch (mean of both heads' validation AUROC) is loaded
+    continues from there (with another ``config.epochs``, the one-cycle schedule is re-planned
+    to end there). The best epoch (mean of both heads' validation AUROC) is loaded
     into ``model`` at the end, which is left in eval mode.
 
     Returns
@@ -786,7 +897,21 @@ def _fit(
         ck = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
+        plan = {k: sched.state_dict()[k] for k in ("total_steps", "_schedule_phases")}
+        done_steps = ck["epoch"] * steps_per_epoch + ck["step"]
+        if ck["sched"]["total_steps"] != plan["total_steps"]:
+            # resumed with another number of epochs: the one-cycle schedule goes on from here
+            # to the new end (e.g. a run that would not finish in time)
+            if plan["total_steps"] <= done_steps:
+                raise EcgscanError(
+                    f"resume: epochs={config.epochs} but {done_steps / steps_per_epoch:.1f} "
+                    "epochs are already done; give more epochs"
+                )
+            log(f"schedule re-planned from {ck['sched']['total_steps'] // steps_per_epoch} to "
+                f"{config.epochs} epochs at step {done_steps}")  # fmt: skip
+            sched.load_state_dict({**ck["sched"], **plan})
+        else:
+            sched.load_state_dict(ck["sched"])
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         epoch, step_in_epoch, order = ck["epoch"], ck["step"], ck["order"]
@@ -912,7 +1037,11 @@ def train_classifier(
         arch = {**dict(spec.defaults), **config.arch}
         if config.activation is not None:
             arch["activation"] = config.activation
-        arch["widths"], arch["blocks"] = list(arch["widths"]), list(arch["blocks"])
+        for key in ("widths", "blocks"):
+            if key in arch:
+                arch[key] = list(arch[key])
+        if arch.get("encoding") == "beats":  # the beats' length follows from fs
+            arch["samples"] = beat_samples(config.fs)
     else:  # the fine-tuned model's input scaling and architecture
         mean_l, std_l = list(source[0]["mean"]), list(source[0]["std"])
         arch = dict(source[0]["architecture"])
@@ -920,7 +1049,7 @@ def train_classifier(
             f"{source[0]['training']['train_folds']}, best epoch "
             f"{source[0]['training']['best_epoch']})")  # fmt: skip
     model = create_model(config.model, **arch)
-    assert isinstance(model, SignalResNet)
+    assert isinstance(model, SignalResNet | BeatNet)
     if source is not None:
         model.load_state_dict(source[1])
     n_params = sum(p.numel() for p in model.parameters())
@@ -933,16 +1062,21 @@ def train_classifier(
     )
     aug_cfg = AugmentConfig()
 
+    window = int(arch.get("window", 0) or 0)
+    encoding = {"encoding": arch.get("encoding", "signals"), "fs": config.fs, "mean": mean_l,
+                "std": std_l}  # fmt: skip
+    encode = encoder(encoding)
+
     def batch_input(sig: NDArray[Any], rng: np.random.Generator) -> torch.Tensor:
         if config.augment:
             sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
-        return torch.from_numpy(encode_signals(sig, mean=mean_l, std=std_l))
+        if 0 < window < sig.shape[-1]:  # a sliding-window model: one random crop per record
+            first = rng.integers(0, sig.shape[-1] - window + 1, size=len(sig))
+            sig = sig[np.arange(len(sig))[:, None, None], np.arange(sig.shape[1])[None, :, None],
+                      first[:, None, None] + np.arange(window)[None, None, :]]  # fmt: skip
+        return torch.from_numpy(encode(sig))
 
-    val_x = (
-        encode_signals(val.signals, mean=mean_l, std=std_l)
-        if val is not None
-        else encode_signals(train.signals[:8], mean=mean_l, std=std_l)  # the ONNX check only
-    )
+    val_x = encode(val.signals if val is not None else train.signals[:8])  # [:8]: ONNX check
     best, history = _fit(
         model,
         train,
@@ -964,13 +1098,14 @@ def train_classifier(
         val_metrics: dict[str, Any] = {"epoch": best["epoch"]}
     else:
         thresholds, sup_thresholds, val_metrics = _validate(
-            model, val, val_x, best, config, mean=mean_l, std=std_l
+            model, val, val_x, best, config, encode=encode
         )
     minutes = (time.monotonic() - start) / 60
     onnx_config = {
         "format": 1,
         "model": config.model,
         "input": "signal",
+        **({"encoding": "beats"} if encoding["encoding"] == "beats" else {}),
         "fs": config.fs,
         "duration": config.n_samples / config.fs,
         "leads": list(LEADS),
@@ -994,7 +1129,7 @@ def train_classifier(
             if k in source[0]["training"]
         }  # fmt: skip
     onnx_path = export_onnx(model, out_dir / f"{config.model}.onnx", config=onnx_config,
-                            n_samples=config.n_samples)  # fmt: skip
+                            input_shape=(1, *val_x.shape[1:]))  # fmt: skip
     _check_onnx(model, onnx_path, val_x[:8])
     return _finish_run(
         onnx_path,
@@ -1022,14 +1157,13 @@ def _finetune_source(config: TrainConfig) -> tuple[dict[str, Any], dict[str, tor
 
 
 def _validate(
-    model: SignalResNet,
+    model: SignalResNet | BeatNet,
     val: _Split,
     val_x: NDArray[np.float32],
     best: Mapping[str, Any],
     config: TrainConfig,
     *,
-    mean: Sequence[float],
-    std: Sequence[float],
+    encode: Callable[[NDArray[Any]], NDArray[np.float32]],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], dict[str, Any]]:
     """Thresholds of both heads (on the validation signals, clean + one digitization-like
     copy) and the validation metrics of a trained signal model."""
@@ -1037,7 +1171,7 @@ def _validate(
         val.signals, np.random.default_rng(12345), fs=config.fs, config=AugmentConfig()
     )
     p_clean = _predict(model, val_x)
-    p_aug = _predict(model, encode_signals(val_aug, mean=mean, std=std))
+    p_aug = _predict(model, encode(val_aug))
     y_both = np.concatenate([val.challenge, val.challenge])
     p_both = np.concatenate([p_clean["challenge"], p_aug["challenge"]])
     thresholds = choose_thresholds(y_both, p_both, method=config.threshold_method)
@@ -1071,7 +1205,7 @@ def _fold_text(folds: Sequence[int]) -> str:
 
 
 def _check_onnx(
-    model: SignalResNet | ImageResNet,
+    model: SignalResNet | BeatNet | ImageResNet,
     path: Path,
     x: NDArray[np.float32],
     *,
@@ -1087,6 +1221,27 @@ def _check_onnx(
         err = float(np.max(np.abs(value - want[name])))
         if err > 1e-4:
             raise EcgscanError(f"ONNX export of head {name!r} differs from torch by {err:.2e}")
+
+
+def _input_text(onnx_config: Mapping[str, Any]) -> str:
+    """How long the inputs are in training and at inference (a model card's line)."""
+    arch, fs = onnx_config.get("architecture", {}), float(onnx_config["fs"])
+    window = int(arch.get("window", 0) or 0)
+    if onnx_config.get("encoding") == "beats":
+        return (
+            f"{onnx_config['duration']:g} s in training, any length at inference; the network "
+            f"reads each lead's median beat ({arch.get('samples', '?')} samples: 0.25 s before "
+            "to 0.45 s after the QRS, see `ecgscan.data.beats`) with the leads' masks and six "
+            "rhythm measures (`encode_beats`)"
+        )
+    if not window:
+        return f"{onnx_config['duration']:g} s in training, any length at inference"
+    stride = int(arch.get("window_stride", 0) or 0) or max(1, window // 2)
+    return (
+        f"random {window / fs:g}-s crops of the {onnx_config['duration']:g}-s records in "
+        f"training; at inference any length (>= {window / fs:g} s), cut into {window / fs:g}-s "
+        f"windows {stride / fs:g} s apart whose probabilities are averaged"
+    )
 
 
 def write_model_card(
@@ -1134,7 +1289,7 @@ def write_model_card(
             else []
         ),
         f"- input: 12 leads at {onnx_config['fs']:g} Hz (+ 12 known-sample masks), "
-        f"{onnx_config['duration']:g} s in training, any length at inference",
+        + _input_text(onnx_config),
         f"- augmentation imitating digitization: {'yes' if t['augment'] else 'no'}",
         f"- thresholds: per class, {onnx_config['threshold_method']} on the validation folds "
         "(clean + augmented copy)"
@@ -1541,26 +1696,34 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
     }  # fmt: skip
     has2 = np.concatenate([has, has])
     y2 = {h: np.concatenate([y[h], y[h]]) for h in heads}
-    weights = {i: 0.0 for i in sig_idx}
-    weights[sig_idx[0]] = 1.0
+    rows2 = {"challenge": np.ones(len(has2), bool), "superclass": has2}
+    # one weight per head: a member may serve one head better than the other (the beat model's
+    # superclasses are as good as the 10-s models', its rhythm labels are not)
+    head_w = {h: {i: 0.0 for i in sig_idx} for h in heads}
     running = dict(cal_both[sig_idx[0]])
+    for h in heads:
+        head_w[h][sig_idx[0]] = 1.0
     for i in sig_idx[1:]:
-        w_i, _ = choose_member_weight(
-            [y2["challenge"], y2["superclass"][has2]],
-            [running["challenge"], running["superclass"][has2]],
-            [cal_both[i]["challenge"], cal_both[i]["superclass"][has2]],
-            grid=_WEIGHT_GRID,
+        for h in heads:
+            r = rows2[h]
+            w_i, _ = choose_member_weight(
+                [y2[h][r]], [running[h][r]], [cal_both[i][h][r]], grid=_WEIGHT_GRID
+            )
+            for k in head_w[h]:
+                head_w[h][k] *= 1 - w_i
+            head_w[h][i] = w_i
+            running[h] = (1 - w_i) * running[h] + w_i * cal_both[i][h]
+        log(
+            f"  signal member {members[i].name!r}: weight "
+            + ", ".join(f"{h} {head_w[h][i]:.2f}" for h in heads)
+            + " of the signal average"
         )
-        for k in weights:
-            weights[k] *= 1 - w_i
-        weights[i] = w_i
-        running = {h: (1 - w_i) * running[h] + w_i * cal_both[i][h] for h in heads}
-        log(f"  signal member {members[i].name!r}: weight {w_i:.2f} of the signal average")
-    sig_w = [weights[i] for i in sig_idx]
+    # a member runs when some head uses it
+    weights = {i: max(head_w[h][i] for h in heads) for i in sig_idx}
 
     def signal_mix(raw: Mapping[int, Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any]]:
         return {h: combine([apply_platt(raw[i][h], *calibration[i][h]) for i in sig_idx],
-                           sig_w) for h in heads}  # fmt: skip
+                           [head_w[h][i] for i in sig_idx]) for h in heads}  # fmt: skip
 
     ens_clean, ens_aug = signal_mix(raw_clean), signal_mix(raw_aug)
     thresholds: dict[str, dict[str, list[float]]] = {}
@@ -1637,7 +1800,7 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
         )
         log(f"  image weight in the average: {w:.2f} (validation score {max(scores):.4f} vs "
             f"{scores[0]:.4f} without images)")  # fmt: skip
-        total_img = w / (1 - w) * sum(sig_w)
+        total_img = w / (1 - w)  # the signal members' weights sum to 1 in each head
         for i in img_idx:
             weights[i] = round(total_img / len(img_idx), 6)
         mixed = {h: (1 - w) * base[h] + w * img_mix[h] for h in heads}
@@ -1666,7 +1829,9 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
             "name": name,
             "file": file,
             "input": members[i].input,
-            "weight": weights[i],
+            "weight": round(weights[i], 6),
+            **({"head_weights": {h: round(head_w[h][i], 6) for h in heads}}
+               if i in sig_idx else {}),
             "calibration": {h: _rounded({"a": a, "b": b})
                             for h, (a, b) in calibration[i].items()},
         })  # fmt: skip
@@ -1705,11 +1870,13 @@ def write_ensemble_card(path: Path, ens: Mapping[str, Any]) -> Path:
         "",
         "## Members",
         "",
-        "| member | reads | weight | file |",
-        "|---|---|---|---|",
+        "| member | reads | weight: Challenge labels | weight: superclasses | file |",
+        "|---|---|---|---|---|",
     ]
     for m in ens["members"]:
-        lines.append(f"| `{m['name']}` | {m['input']} | {m['weight']:g} | `{m['file']}` |")
+        hw = m.get("head_weights", {})
+        w_ch, w_sup = (round(float(hw.get(h, m["weight"])), 3) for h in ("challenge", "superclass"))
+        lines.append(f"| `{m['name']}` | {m['input']} | {w_ch:g} | {w_sup:g} | `{m['file']}` |")
     lines += [
         "",
         "## Rule",
@@ -1719,9 +1886,10 @@ def write_ensemble_card(path: Path, ens: Mapping[str, Any]) -> Path:
         "of `ensemble.json`);",
         "2. the ensemble probability is the weighted mean `sum(w_m p'_m) / sum(w_m)` over the "
         "members that apply to the input (signal members: a record, given or digitized from the "
-        "page; image members: the page); the weights maximise the mean of the two heads' macro "
-        "AUROC on validation data (each further signal member's share on the validation "
-        "signals, the image members' share on rendered validation pages);",
+        "page; image members: the page); each further signal member's share of the signal "
+        "average is chosen per head (Challenge labels, superclasses) to maximise that head's "
+        "macro AUROC on the validation signals, the image members' share (one for both heads) "
+        "the mean of the two heads' macro AUROC on rendered validation pages;",
         "3. per-class thresholds, F1-optimal on validation data, one set per combination of "
         f"members ({', '.join(f'`{k}`' for k in ens['thresholds'])});",
         (

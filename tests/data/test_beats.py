@@ -1,0 +1,103 @@
+"""R peaks, rhythm measures and median beats (ecgscan.data.beats) on real and synthetic ECGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgscan.classify._signal import beat_samples, encode_beats
+from ecgscan.data.beats import (
+    RHYTHM_FEATURES,
+    detect_r_peaks,
+    detect_r_peaks_batch,
+    median_beats,
+    rhythm_features,
+)
+from ecgscan.data.ptbxl import PTBXL
+from ecgscan.data.synthetic import synthetic_ecg
+
+
+@pytest.mark.parametrize("fs", [100.0, 500.0])
+@pytest.mark.parametrize("bpm", [45.0, 75.0, 150.0])
+def test_heart_rate_of_synthetic_records(fs: float, bpm: float) -> None:
+    rec = synthetic_ecg(fs=fs, duration=10, heart_rate=bpm, seed=2)
+    peaks = detect_r_peaks(rec.signal.T, fs=fs)
+    feats = dict(zip(RHYTHM_FEATURES, rhythm_features(peaks, fs=fs), strict=True))
+    assert abs(feats["heart_rate"] - bpm) < 0.04 * bpm
+    assert feats["rr_cv"] < 0.1  # a regular rhythm
+    assert abs(len(peaks) - bpm / 6) <= 1.5  # the beats of 10 s
+
+
+def _three_by_four(signal: np.ndarray, fs: float) -> np.ndarray:
+    """Only what a 3x4 page prints: each lead in its 2.5-s column, lead II whole."""
+    out = np.full_like(signal, np.nan)
+    quarter = int(2.5 * fs)
+    for i in range(12):
+        col = {0: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 1}.get(i, 2 if i < 9 else 3)
+        out[i, col * quarter : (col + 1) * quarter] = signal[i, col * quarter : (col + 1) * quarter]
+    out[1] = signal[1]
+    return out
+
+
+def test_real_record_beats_and_a_3x4_page_agree(ptbxl_dir: Path) -> None:
+    db = PTBXL(ptbxl_dir)
+    rec = db.record(db.ecg_ids(folds=[9], fs=100)[0], fs=100).standard()
+    x = rec.signal.T
+    full = median_beats(x, fs=100)
+    assert full.known.all() and full.beats.shape == (12, beat_samples(100))
+    # the QRS (largest deflection over the leads) lies around the peak, not at the ends
+    qrs = int(np.argmax(np.abs(full.beats).sum(axis=0)))
+    assert abs(qrs - round(0.25 * 100)) <= 8
+    # a 3x4 page: the same beats (within 20 ms), each lead's median from its column
+    page = _three_by_four(x, 100.0)
+    p_page = detect_r_peaks(page, fs=100)
+    assert len(p_page) == len(full.peaks)
+    assert np.abs(p_page - full.peaks).max() <= 2  # the envelope of other leads
+    part = median_beats(page, fs=100)
+    assert part.known.all()
+    # a median of the 2-3 beats of one column: within about a tenth of a millivolt
+    rms = np.sqrt(np.mean((full.beats - part.beats) ** 2, axis=1))
+    assert rms.max() < 0.15 and np.median(rms) < 0.07
+
+
+def test_batch_detection_equals_one_by_one(example_record) -> None:  # type: ignore[no-untyped-def]
+    x = example_record.resample(100).signal.T
+    batch = np.stack([x, _three_by_four(x, 100.0), np.full_like(x, np.nan)])
+    got = detect_r_peaks_batch(batch, fs=100)
+    for sig, peaks in zip(batch, got, strict=True):
+        np.testing.assert_array_equal(peaks, detect_r_peaks(sig, fs=100))
+    assert got[2].size == 0
+
+
+def test_nothing_known_gives_no_beats() -> None:
+    x = np.full((12, 1000), np.nan)
+    x[3, :50] = 0.1  # half a second: too short to count
+    assert detect_r_peaks(x, fs=100).size == 0
+    mb = median_beats(x, fs=100)
+    assert not mb.known.any() and not mb.beats.any()
+    np.testing.assert_array_equal(rhythm_features(mb.peaks, fs=100), np.zeros(6))
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="fs must be"):
+        detect_r_peaks(np.zeros((12, 1000)), fs=10)
+    with pytest.raises(ValueError, match=r"shape \(leads, samples\)"):
+        detect_r_peaks(np.zeros((2, 12, 1000)), fs=100)
+    with pytest.raises(ValueError, match="before must be"):
+        median_beats(np.zeros((12, 1000)), fs=100, before=0.05)
+
+
+def test_encode_beats_layout(example_record) -> None:  # type: ignore[no-untyped-def]
+    x = example_record.resample(100).signal.T.copy()
+    x[7] = np.nan  # V2 missing
+    enc = encode_beats(np.stack([x, x]), fs=100, std=[0.5] * 12)
+    assert enc.shape == (2, 25, beat_samples(100))
+    np.testing.assert_array_equal(enc[0, 12:24, 0], [1] * 7 + [0] + [1] * 4)
+    assert not enc[0, 7].any()  # the missing lead's beat is 0
+    mb = median_beats(x, fs=100)
+    np.testing.assert_allclose(enc[0, :12], np.clip(mb.beats / 0.5, -20, 20), atol=1e-6)
+    rhythm = enc[0, 24]
+    assert 0.5 < rhythm[0] < 1.0  # 72 bpm in hundreds
+    assert not rhythm[6:].any()

@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import DigitizationResult, digitize
@@ -572,7 +573,8 @@ def test_a_stroke_whose_foot_faded_is_climbed() -> None:
     assert 60 not in xs.tolist() or int(lo[xs.tolist().index(60)]) > 40
 
 
-def test_a_faint_footed_qrs_on_a_scan_is_followed() -> None:
+def _scan_rows(name: str) -> tuple[NDArray[np.float32], list[Any], float]:
+    """A real scan straightened, its darkness map, rows and px/mm (skips without ../shared)."""
     from _shared import shared_path
     from ecgscan.digitize._geometry import straighten
     from ecgscan.digitize._grid import estimate_grid
@@ -580,14 +582,19 @@ def test_a_faint_footed_qrs_on_a_scan_is_followed() -> None:
     from ecgscan.digitize._load import load_image
     from ecgscan.digitize._segment import segment_traces
 
-    # the rhythm strip of a phone-scanned page: the R wave at x = 344 has an upstroke too
-    # faint for the darkness threshold (10 px of its foot missing)
-    img, _ = straighten(load_image(shared_path("images", "real-scans", "ecg00032.jpg")))
+    img, _ = straighten(load_image(shared_path("images", "real-scans", name)))
     grid = estimate_grid(img)
     assert grid is not None
     ppm = grid.px_per_mm_x
     prob, _ = segment_traces(img, px_per_mm=ppm, method="darkness")
-    r = find_rows(prob, px_per_mm=ppm)[-1]
+    return prob, list(find_rows(prob, px_per_mm=ppm)), ppm
+
+
+def test_a_faint_footed_qrs_on_a_scan_is_followed() -> None:
+    # the rhythm strip of a phone-scanned page: the R wave at x = 344 has an upstroke too
+    # faint for the darkness threshold (10 px of its foot missing)
+    prob, rows, ppm = _scan_rows("ecg00032.jpg")
+    r = rows[-1]
     xs, lo, _ = trace_runs(prob, y_lo=r.y_lo, y_hi=r.y_hi, x0=200, x1=420, baseline=r.center,
                            px_per_mm=ppm)  # fmt: skip
     near = (xs >= 340) & (xs <= 348)
@@ -615,21 +622,10 @@ def test_a_stroke_that_steps_across_a_column_keeps_its_tip() -> None:
 
 
 def test_a_qrs_tip_on_a_scan_is_not_cut() -> None:
-    from _shared import shared_path
-    from ecgscan.digitize._geometry import straighten
-    from ecgscan.digitize._grid import estimate_grid
-    from ecgscan.digitize._layout import find_rows
-    from ecgscan.digitize._load import load_image
-    from ecgscan.digitize._segment import segment_traces
-
     # lead I of a scanned page: the R wave at x = 163 reaches row 39; its stroke steps into
     # column 164 at rows 58-59, so column 163 holds two runs (39-57, 60-75)
-    img, _ = straighten(load_image(shared_path("images", "real-scans", "ecg00029.jpg")))
-    grid = estimate_grid(img)
-    assert grid is not None
-    ppm = grid.px_per_mm_x
-    prob, _ = segment_traces(img, px_per_mm=ppm, method="darkness")
-    r = find_rows(prob, px_per_mm=ppm)[0]
+    prob, rows, ppm = _scan_rows("ecg00029.jpg")
+    r = rows[0]
     xs, lo, _ = trace_runs(prob, y_lo=r.y_lo, y_hi=r.y_hi, x0=83, x1=350, baseline=r.center,
                            px_per_mm=ppm)  # fmt: skip
     near = (xs >= 158) & (xs <= 168)

@@ -10,6 +10,7 @@ import pytest
 
 from ecgscan.data import LEADS
 from ecgscan.data.ptbxl import PTBXL
+from ecgscan.errors import EcgscanError
 from ecgscan.train._common import AugmentConfig, augment_batch
 
 
@@ -156,3 +157,58 @@ def test_training_on_the_validation_folds_keeps_given_thresholds(
     for head in ("challenge", "superclass"):  # cross-fitting: the other model's thresholds
         np.testing.assert_allclose(clf.thresholds[head], shipped.thresholds[head], atol=1e-6)
     assert "cross-fitting" in result.card.read_text()
+
+
+def test_training_on_digitized_copies(
+    ptbxl_dir: Path, ptbxl_db: PTBXL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    from ecgscan.classify import SignalClassifier
+    from ecgscan.cli import main
+    from ecgscan.train._common import digitized_copies, load_digitized_copies
+    from ecgscan.train.classifier import TrainConfig, train_classifier
+
+    first = ptbxl_db.ecg_ids(folds=[1, 2, 3, 4, 5, 6, 7], fs=100)[:12]
+    copies = tmp_path / "copies"
+    signals, done = digitized_copies(ptbxl_dir, first[:3], cache_dir=copies)
+    assert done == 3 and signals.shape == (3, 12, 1000)
+    # the copies are the records read back from their pages: close to them, not equal
+    true = np.stack([ptbxl_db.record(e, fs=100).standard().signal.T for e in first[:3]])
+    known = np.isfinite(signals)
+    assert known.mean() > 0.25  # a 3x4 page knows each lead in its 2.5-s window at least
+    err = np.abs(signals[known] - true[known])
+    assert 0.0 < np.median(err) < 0.1
+    # found again by record, in any order; a record without a copy has none
+    rows, found = load_digitized_copies(copies, [int(first[2]), 999999, int(first[0])])
+    assert sorted(rows.tolist()) == [0, 2]
+    np.testing.assert_array_equal(found[rows.tolist().index(0)], signals[2])
+
+    config = TrainConfig(model="signal-small", ptbxl=str(ptbxl_dir), output=str(tmp_path / "run"),
+                         epochs=1, limit=12, batch_size=12, cache_dir=None,
+                         digitized=str(copies), p_digitized=1.0)  # fmt: skip
+    result = train_classifier(config, log=lambda _: None)
+    training = SignalClassifier(result.onnx).config["training"]
+    assert training["digitized"] == {"folder": "copies", "p": 1.0, "copies": 3}
+    card = result.card.read_text()
+    assert "--digitized" in card and "3 training records also as" in card
+    # a folder without copies, and a malformed shard, are refused with the fix
+    bad = TrainConfig(model="signal-small", ptbxl=str(ptbxl_dir), digitized=str(tmp_path))
+    with pytest.raises(EcgscanError, match="ecgscan train copies"):
+        bad.check()
+    assert main(["train", "copies", "--ptbxl", str(ptbxl_dir), "--shard", "2/2"]) == 2
+    assert "--shard" in capsys.readouterr().err
+
+
+def test_a_batch_takes_digitized_copies_with_their_probability() -> None:
+    from ecgscan.train.classifier import _Split
+
+    x = _batch(8)
+    split = _Split(np.arange(8), x, np.zeros((8, 11), np.float32), np.zeros((8, 5), np.float32))
+    split.copies = np.array([0, -1, 1, -1, -1, -1, -1, -1])
+    split.copy_signals = np.full((2, 12, 1000), 7.0, np.float32)
+    rng = np.random.default_rng(0)
+    sig, used = split.batch(np.arange(8), rng, p_copy=1.0)
+    assert used.tolist() == [True, False, True] + [False] * 5
+    assert np.all(sig[[0, 2]] == 7.0) and np.array_equal(sig[1], x[1])
+    np.testing.assert_array_equal(split.signals, x)  # the split itself is untouched
+    assert not split.batch(np.arange(8), rng, p_copy=0.0)[1].any()

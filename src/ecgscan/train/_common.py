@@ -28,6 +28,8 @@ __all__ = [
     "AugmentConfig",
     "SignalCache",
     "augment_batch",
+    "digitized_copies",
+    "load_digitized_copies",
     "load_signal_cache",
     "set_threads",
     "superclass_matrix",
@@ -379,18 +381,109 @@ def render_page_cache(
     return arrays["pages"], done
 
 
+def digitized_copies(
+    ptbxl_root: str | os.PathLike[str],
+    ecg_ids: Sequence[int] | NDArray[np.integer[Any]],
+    *,
+    fs: float = 100.0,
+    n_samples: int = 1000,
+    dpi: tuple[float, float] = (120.0, 300.0),
+    seed: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+    max_minutes: float | None = None,
+    verbose: bool = False,
+) -> tuple[NDArray[np.float32], int]:
+    """Records as the digitizer returns them from their rendered pages, cached.
+
+    Each record is drawn on one page (random style and layout, a resolution in ``dpi``; see
+    :func:`render_cached`) and read back by :func:`ecgscan.digitize.digitize` at ``fs`` and
+    ``n_samples``: the real errors of the whole pipeline (timing, gain, baseline, traces lost
+    or confused, leads known only in their printed windows), for training the signal models on
+    them next to the synthetic distortions of :func:`augment_batch`. A page the digitizer
+    rejects gives an all-NaN record. The cache (``digitized-<n>-<key>.signals.npy`` and its
+    ``.ecg_ids.npy``) is read by :func:`load_digitized_copies`.
+
+    Returns
+    -------
+    signals : ndarray of float32, shape (n, 12, n_samples)
+        mV, NaN where unknown; the records not digitized yet are zero.
+    n_done : int
+        How many records (the first ones) are done.
+    """
+    from ..digitize import digitize
+    from ..errors import EcgscanError
+
+    def read_back(page: Any) -> NDArray[np.float32]:
+        try:
+            rec = digitize(page.image, fs=fs, samples=n_samples).record.standard()
+        except EcgscanError:
+            return np.full((len(LEADS), n_samples), np.nan, np.float32)
+        return np.asarray(rec.signal.T, dtype=np.float32)
+
+    arrays, done = render_cached(
+        ptbxl_root, ecg_ids, {"signals": ((len(LEADS), n_samples), read_back)},
+        name="digitized", dpi=dpi, seed=seed, cache_dir=cache_dir, max_minutes=max_minutes,
+        dtype=np.float32, verbose=verbose,
+    )  # fmt: skip
+    return arrays["signals"], done
+
+
+def load_digitized_copies(
+    folder: str | os.PathLike[str], ecg_ids: Sequence[int] | NDArray[np.integer[Any]]
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The digitized copies (:func:`digitized_copies`) of some records, from every cache in
+    ``folder``.
+
+    Returns
+    -------
+    rows : ndarray of int, shape (m,)
+        Positions in ``ecg_ids`` of the records that have a copy (one copy per record: the
+        first found; copies the digitizer rejected are left out).
+    signals : ndarray of float32, shape (m, 12, n_samples)
+    """
+    files = sorted(Path(folder).glob("digitized-*.ecg_ids.npy"))
+    if not files:
+        raise EcgscanError(
+            f"no digitized copies in {str(folder)!r}; make them with "
+            "ecgscan.train._common.digitized_copies (cache_dir=that folder)"
+        )
+    where = {int(e): i for i, e in enumerate(ecg_ids)}
+    rows: list[int] = []
+    seen: set[int] = set()
+    chunks: list[NDArray[np.float32]] = []
+    for file in files:
+        base = file.name[: -len(".ecg_ids.npy")]
+        progress = file.with_name(base + ".json")
+        if not progress.is_file():
+            continue
+        done = int(json.loads(progress.read_text())["done"])
+        ids = np.load(file)[:done]
+        signals = np.load(file.with_name(base + ".signals.npy"), mmap_mode="r")
+        for k, e in enumerate(ids):
+            i = where.get(int(e))
+            if i is None or i in seen or np.isnan(signals[k]).all():
+                continue
+            seen.add(i)
+            rows.append(i)
+            chunks.append(np.asarray(signals[k]))
+    if not chunks:
+        return np.zeros(0, np.int64), np.zeros((0, len(LEADS), 0), np.float32)
+    return np.asarray(rows, np.int64), np.stack(chunks)
+
+
 def render_cached(
     ptbxl_root: str | os.PathLike[str],
     ecg_ids: Sequence[int] | NDArray[np.integer[Any]],
-    outputs: Mapping[str, tuple[tuple[int, int], Callable[[Any], NDArray[np.uint8]]]],
+    outputs: Mapping[str, tuple[tuple[int, int], Callable[[Any], NDArray[Any]]]],
     *,
     name: str,
     dpi: tuple[float, float] = (72.0, 96.0),
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
     max_minutes: float | None = None,
+    dtype: type[np.generic] = np.uint8,
     verbose: bool = False,
-) -> tuple[dict[str, NDArray[np.uint8]], int]:
+) -> tuple[dict[str, NDArray[Any]], int]:
     """Render one page per record and keep what ``outputs`` take from it, cached.
 
     Each record's page is drawn with its own generator (``seed`` and the ``ecg_id``): a layout
@@ -400,11 +493,12 @@ def render_cached(
     :class:`~ecgscan.render.RenderedPage`. With ``cache_dir`` the arrays are ``.npy`` memory
     maps ``<name>-<n>-<key>.<output>.npy`` written as the pages are rendered, and an
     interrupted run resumes where it stopped (the progress count is in a ``.json`` next to
-    them); ``max_minutes`` stops rendering after that time.
+    them, the records' ids in ``<name>-<n>-<key>.ecg_ids.npy``); ``max_minutes`` stops
+    rendering after that time. ``dtype`` is the arrays' type.
 
     Returns
     -------
-    arrays : dict of ndarray of uint8, shape (n, *shape)
+    arrays : dict of ndarray of ``dtype``, shape (n, *shape)
         Per output; zero for the pages not rendered yet.
     n_done : int
         How many pages (the first ones) are rendered.
@@ -422,13 +516,14 @@ def render_cached(
     key = hashlib.sha1(
         json.dumps(
             [str(Path(ptbxl_root).resolve()), shapes, list(dpi), seed, ids.tolist()]
+            + ([] if dtype is np.uint8 else [np.dtype(dtype).str])
         ).encode()
     ).hexdigest()[:16]
     done = 0
     progress = None
-    arrays: dict[str, NDArray[np.uint8]] = {}
+    arrays: dict[str, NDArray[Any]] = {}
     if cache_dir is None:
-        arrays = {k: np.zeros((len(ids), *shape), np.uint8) for k, shape in shapes.items()}
+        arrays = {k: np.zeros((len(ids), *shape), dtype) for k, shape in shapes.items()}
     else:
         base = Path(cache_dir) / f"{name}-{len(ids)}-{key}"
         paths = {k: base.with_name(f"{base.name}.{k}.npy") for k in shapes}
@@ -438,9 +533,10 @@ def render_cached(
             done = int(json.loads(progress.read_text())["done"])
             arrays = {k: np.load(p, mmap_mode="r+") for k, p in paths.items()}
         else:
-            arrays = {k: np.lib.format.open_memmap(p, mode="w+", dtype=np.uint8,
+            arrays = {k: np.lib.format.open_memmap(p, mode="w+", dtype=dtype,
                                                    shape=(len(ids), *shapes[k]))
                       for k, p in paths.items()}  # fmt: skip
+            np.save(base.with_name(base.name + ".ecg_ids.npy"), ids)
         if done >= len(ids):
             return {k: np.asarray(a) for k, a in arrays.items()}, done
     root = Path(ptbxl_root)

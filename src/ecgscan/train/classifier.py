@@ -470,6 +470,25 @@ class _Split:
     superclass: NDArray[np.float32]  # (n, 5)
     # (n, len(statements)): the PTB-XL SCP statements (any likelihood), for auxiliary heads
     statements: NDArray[np.float32] | None = None
+    # digitized copies of some records (signal models): per row the index of its copy in
+    # ``copy_signals`` or -1
+    copies: NDArray[np.int64] | None = None
+    copy_signals: NDArray[np.float32] | None = None
+
+    def batch(
+        self, idx: NDArray[np.int64], rng: np.random.Generator, *, p_copy: float = 0.0
+    ) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+        """The signals of rows ``idx``, each replaced by its digitized copy with probability
+        ``p_copy``; and which rows were."""
+        sig = self.signals[idx]
+        if self.copies is None or self.copy_signals is None or p_copy <= 0:
+            return sig, np.zeros(len(idx), bool)
+        which = self.copies[idx]
+        use = (which >= 0) & (rng.random(len(idx)) < p_copy)
+        if use.any():
+            sig = np.array(sig, copy=True)
+            sig[use] = self.copy_signals[which[use]]
+        return sig, use
 
     @property
     def has_superclass(self) -> NDArray[np.bool_]:
@@ -634,6 +653,11 @@ class TrainConfig:
     render_minutes: float | None = None
     # the ensemble: its members (registry names or .onnx files)
     members: tuple[str, ...] = ()
+    # signal models: a folder of digitized copies of training records (see
+    # ecgscan.train._common.digitized_copies); a training record with a copy is replaced by it
+    # (not further augmented) with probability p_digitized
+    digitized: str | None = None
+    p_digitized: float = 0.5
 
     def check(self) -> None:
         get_model_spec(self.model)
@@ -681,6 +705,16 @@ class TrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1:
             raise EcgscanError("epochs and batch size must be at least 1")
+        if self.digitized is not None:
+            if get_model_spec(self.model).input != "signal":
+                raise EcgscanError("digitized: only signal models train on digitized copies")
+            if not any(Path(self.digitized).glob("digitized-*.ecg_ids.npy")):
+                raise EcgscanError(
+                    f"digitized: {self.digitized!r} holds no digitized copies; make them with "
+                    "`ecgscan train copies -o FOLDER` or leave the option out"
+                )
+            if not 0.0 <= self.p_digitized <= 1.0:
+                raise EcgscanError(f"p_digitized must be in [0, 1], got {self.p_digitized}")
 
 
 @dataclass
@@ -787,6 +821,11 @@ def _run_info(
         "best_epoch": best["epoch"],
         "loss": config.loss,
         "augment": config.augment,
+        **(
+            {}
+            if config.digitized is None
+            else {"digitized": {"folder": Path(config.digitized).name, "p": config.p_digitized}}
+        ),
         "seed": config.seed,
         "commit": _git_commit(),
         "minutes": round(minutes, 1),
@@ -849,7 +888,7 @@ def _fit(
     train: _Split,
     config: TrainConfig,
     *,
-    batch_input: Callable[[NDArray[Any], np.random.Generator], torch.Tensor] | None = None,
+    batch_input: Callable[[NDArray[np.int64], np.random.Generator], torch.Tensor] | None = None,
     batch_loss: Callable[
         [NDArray[np.int64], np.random.Generator], tuple[torch.Tensor, dict[str, float]]
     ]
@@ -865,8 +904,8 @@ def _fit(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The training loop shared by the signal, image and multi-task models.
 
-    AdamW with a one-cycle schedule over ``config.epochs``; ``batch_input(inputs, rng)`` turns
-    the rows of ``train.signals`` of one batch into the model's input (augmenting with ``rng``),
+    AdamW with a one-cycle schedule over ``config.epochs``; ``batch_input(idx, rng)`` turns
+    the rows ``idx`` of ``train`` (one batch) into the model's input (augmenting with ``rng``),
     whose loss is :func:`heads_loss`; or ``batch_loss(idx, rng)`` gives a batch's whole loss
     and further named parts of it to log (a multi-task model's trace loss). ``evaluate()``
     scores the model on the validation data (``None``: no validation data; the last epoch is
@@ -943,7 +982,7 @@ def _fit(
                     parts.setdefault(k, []).append(v)
             else:
                 assert batch_input is not None
-                scores = model(batch_input(train.signals[idx], rng))
+                scores = model(batch_input(idx, rng))
                 loss = heads_loss(model, scores, train, idx, config, pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -1025,6 +1064,11 @@ def train_classifier(
     train, val = splits["train"], splits.get("val")
     log(f"  {len(train.ecg_ids)} training and {0 if val is None else len(val.ecg_ids)} "
         f"validation records ({time.monotonic() - start:.0f} s)")  # fmt: skip
+    if config.digitized is not None:
+        _attach_copies(train, config)
+        n_copies = int((train.copies >= 0).sum()) if train.copies is not None else 0
+        log(f"  {n_copies} of them with a digitized copy (used with probability "
+            f"{config.p_digitized})")  # fmt: skip
 
     source = None if config.finetune_from is None else _finetune_source(config)
     if source is None:
@@ -1067,9 +1111,12 @@ def train_classifier(
                 "std": std_l}  # fmt: skip
     encode = encoder(encoding)
 
-    def batch_input(sig: NDArray[Any], rng: np.random.Generator) -> torch.Tensor:
-        if config.augment:
-            sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
+    def batch_input(idx: NDArray[np.int64], rng: np.random.Generator) -> torch.Tensor:
+        sig, copied = train.batch(idx, rng, p_copy=config.p_digitized)
+        if config.augment:  # digitized copies as they are: their errors are real
+            aug = augment_batch(sig[~copied], rng, fs=config.fs, config=aug_cfg)
+            sig = np.array(sig, copy=True) if copied.any() else aug
+            sig[~copied] = aug
         if 0 < window < sig.shape[-1]:  # a sliding-window model: one random crop per record
             first = rng.integers(0, sig.shape[-1] - window + 1, size=len(sig))
             sig = sig[np.arange(len(sig))[:, None, None], np.arange(sig.shape[1])[None, :, None],
@@ -1119,6 +1166,8 @@ def train_classifier(
             **_run_info(config, history, best, minutes, n_params),
         },
     }
+    if train.copies is not None:
+        onnx_config["training"]["digitized"]["copies"] = int((train.copies >= 0).sum())
     if config.thresholds_from is not None and val is None:
         onnx_config["training"]["thresholds_from"] = Path(config.thresholds_from).name
     if source is not None:
@@ -1141,6 +1190,23 @@ def train_classifier(
         write_card=write_model_card,
         log=log,
     )
+
+
+def _attach_copies(train: _Split, config: TrainConfig) -> None:
+    """Give ``train`` the digitized copies of its records found in ``config.digitized``."""
+    from ._common import load_digitized_copies
+
+    assert config.digitized is not None
+    rows, signals = load_digitized_copies(config.digitized, train.ecg_ids)
+    if len(rows) and signals.shape[-1] != train.signals.shape[-1]:
+        raise EcgscanError(
+            f"digitized: the copies in {config.digitized!r} have {signals.shape[-1]} samples, "
+            f"the model takes {train.signals.shape[-1]}; make copies at fs={config.fs} and "
+            f"n_samples={config.n_samples}"
+        )
+    copies = np.full(len(train.ecg_ids), -1, np.int64)
+    copies[rows] = np.arange(len(rows))
+    train.copies, train.copy_signals = copies, signals
 
 
 def _finetune_source(config: TrainConfig) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -1275,6 +1341,12 @@ def write_model_card(
         + (" --val-folds none" if kept else "")
         + (f" --finetune-from {config.finetune_from}" if config.finetune_from else "")
         + (f" --thresholds-from {config.thresholds_from}" if kept and not tuned else "")
+        + (f" --digitized {config.digitized}" if config.digitized else "")
+        + (
+            f" --p-digitized {config.p_digitized:g}"
+            if config.digitized and config.p_digitized != TrainConfig.p_digitized
+            else ""
+        )
         + "`",
         f"- commit: {t['commit']}; seed {t['seed']}; {t['parameters'] / 1e6:.2f} M parameters; "
         f"{t['epochs_run']} epochs in {t['minutes']} min on one CPU thread; "
@@ -1291,6 +1363,16 @@ def write_model_card(
         f"- input: 12 leads at {onnx_config['fs']:g} Hz (+ 12 known-sample masks), "
         + _input_text(onnx_config),
         f"- augmentation imitating digitization: {'yes' if t['augment'] else 'no'}",
+        *(
+            [
+                f"- digitized copies: {t['digitized'].get('copies', 0)} training records also "
+                "as `ecgscan.digitize` reads them back from a page rendered in a random style "
+                f"(`ecgscan train copies`), used in their place with probability "
+                f"{t['digitized']['p']:g}"
+            ]
+            if "digitized" in t
+            else []
+        ),
         f"- thresholds: per class, {onnx_config['threshold_method']} on the validation folds "
         "(clean + augmented copy)"
         + (f", those of `{kept}` (trained without the folds above; cross-fitting)" if kept else ""),
@@ -1431,7 +1513,8 @@ def _train_image(config: TrainConfig, *, resume: bool, log: Callable[[str], None
     log(f"model {config.model!r}: {n_params / 1e6:.2f} M parameters, {arch}, input {size}")
     val_x = encode_pages(val.signals)
 
-    def batch_input(pages: NDArray[Any], rng: np.random.Generator) -> torch.Tensor:
+    def batch_input(idx: NDArray[np.int64], rng: np.random.Generator) -> torch.Tensor:
+        pages = train.signals[idx]
         if config.augment:
             pages = _augment_pages(pages, rng)
         return torch.from_numpy(encode_pages(pages))

@@ -81,3 +81,20 @@ def test_a_page_printed_without_grid_is_scaled_by_its_pulses() -> None:
     assert [r.leads for r in res.layout.rows] == [("I", "V1"), ("II", "V2"), ("III", "V3"),
                                                   ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"),
                                                   ("II",)]  # fmt: skip
+
+
+@pytest.mark.parametrize("gain", [5.0, 20.0])
+def test_a_page_without_grid_at_another_gain_keeps_its_time_scale(gain: float) -> None:
+    # the pulse alone cannot tell a 5-mm pulse at 5 mm/mV from a 10-mm one at 2x the scale;
+    # the rows' printed length (10 s = 250 mm) can, and times the rows exactly
+    from ecgscan.digitize import digitize
+    from ecgscan.metrics import challenge_snr, mean_snr
+
+    record = synthetic_ecg(seed=3, fs=100, duration=10)
+    page = render_page(record, layout="3x4+II", dpi=200, style="clean", seed=1,
+                       grid_style="none", gain=gain)  # fmt: skip
+    res = digitize(page.image, fs=100)
+    assert not res.grid.found and res.calibration.gain == gain
+    assert res.grid.px_per_mm_x == pytest.approx(200 / 25.4, rel=0.01)
+    assert res.record.n_samples == 1000
+    assert mean_snr(challenge_snr(page.reference, res.record)) > 15

@@ -390,10 +390,90 @@ def trace_runs(
     xs, lo, hi = _track_runs(band, y_lo=y_lo, baseline=baseline, px_per_mm=px_per_mm,
                              max_candidates=max_candidates, free_ends=free_ends,
                              idle_cost=idle_cost, starts=[b - x0 for b in bars])  # fmt: skip
+    xs, lo, hi = _fill_skipped(band, xs, lo, hi, px_per_mm=px_per_mm,
+                               starts=[b - x0 for b in bars])  # fmt: skip
     lo, hi = _fill_spans(band, xs, lo, hi, px_per_mm=px_per_mm)
     xs, lo, hi = _cross_bars(xs, lo, hi, px_per_mm=px_per_mm,
                              bars=[b - x0 for b in bars])  # fmt: skip
     return xs + x0, lo + y_lo, hi + y_lo
+
+
+def _column_runs_joined(
+    band: NDArray[np.float32], c: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Runs of ink (probability > 0.5) in column ``c`` of ``band``, those a faint pixel
+    (probability above 0) apart joined, as the tracker sees them (:func:`_join_faint_gaps`)."""
+    starts, ends = _runs(band[:, c] > 0.5)
+    if starts.size < 2:
+        return starts, ends
+    below = band[np.minimum(ends[:-1] + 1, band.shape[0] - 1), c]
+    cut = np.flatnonzero((starts[1:] - ends[:-1] != 2) | (below <= 0.0))
+    return starts[np.r_[0, cut + 1]], ends[np.r_[cut, ends.size - 1]]
+
+
+def _fill_skipped(
+    band: NDArray[np.float32],
+    xs: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    *,
+    px_per_mm: float,
+    starts: Sequence[float] = (),
+    passes: int = 3,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Give back the columns next to a steep stroke that the tracker skipped.
+
+    At the tip of a narrow spike the stroke's ink falls apart into the tip (far from the
+    baseline) and faint fragments of its strokes (nearer it): the tracker, pulled to the
+    baseline and charged for the jumps to the tip and back, skips the tip's column and cuts
+    the spike. Where the path leaves out the column right before or after a chosen run at
+    least 1 mm tall (inside a steep stroke), that column's tallest run of ink at least
+    1 mm tall (runs a faint pixel apart joined) within 3/4 mm of the steep run (rows) is
+    put back, and so on from the runs put back, at most ``passes`` columns on either side.
+    Not where lead names and separators stand (from 3 mm before a segment's start,
+    ``starts`` or the band's first column, to 12 mm after it), whose letters are strokes
+    as tall. ``xs, lo, hi`` are the chosen runs (band coordinates); the runs with the
+    restored columns are returned.
+    """
+    if xs.size < 2:
+        return xs, lo, hi
+    n_cols = band.shape[1]
+    tall = max(2, int(round(px_per_mm)) - 1)  # (last - first row, i.e. 1 mm tall)
+    near = max(1, int(round(0.75 * px_per_mm)))
+    named = np.zeros(n_cols + 1, dtype=bool)
+    for x in (0.0, *starts):
+        named[max(0, int(x - 3 * px_per_mm)) : max(0, int(x + 12 * px_per_mm) + 1)] = True
+    chosen = set(xs.tolist())
+    add: dict[int, tuple[int, int]] = {}
+    # the steep runs, then those put back (a stroke's skipped columns are climbed one by
+    # one, at most ``passes`` on either side)
+    front = [(int(x), int(a), int(b)) for x, a, b in zip(xs, lo, hi, strict=True) if b - a >= tall]
+    for _ in range(passes):
+        new: list[tuple[int, int, int]] = []
+        for x, a, b in front:
+            for c in (x - 1, x + 1):
+                if c < 0 or c >= n_cols or c in chosen or c in add or named[c]:
+                    continue
+                rs, re_ = _column_runs_joined(band, c)
+                best = -1
+                for s, e in zip(rs.tolist(), re_.tolist(), strict=True):
+                    gap = s - b - 1 if s > b else (a - e - 1 if a > e else 0)
+                    if e - s >= tall and gap <= near and e - s > best:
+                        best = e - s
+                        add[c] = (s, e)
+                if best >= 0:
+                    new.append((c, *add[c]))
+        if not new:
+            break
+        front = new
+    if not add:
+        return xs, lo, hi
+    cols = np.fromiter(add, dtype=np.int64, count=len(add))
+    new_lo = np.array([add[c][0] for c in cols.tolist()], dtype=np.int64)
+    new_hi = np.array([add[c][1] for c in cols.tolist()], dtype=np.int64)
+    ox = np.concatenate((xs, cols))
+    order = np.argsort(ox, kind="stable")
+    return ox[order], np.concatenate((lo, new_lo))[order], np.concatenate((hi, new_hi))[order]
 
 
 def _fill_spans(

@@ -54,9 +54,27 @@ __all__ = ["digitize"]
 
 #: Width of a landscape Letter/A4 page in mm, the prior scale when no grid is printed.
 _PAGE_WIDTH_MM = 279.4
+#: Length in mm of a full printed row (10 s at 25 mm/s, or 5 s at 50 mm/s), the prior scale
+#: that tells a pulse's gain when no grid is printed.
+_ROW_MM = 250.0
 _COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
             (70, 240, 240), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40),
             (0, 128, 128), (128, 0, 0), (255, 165, 0)]  # fmt: skip
+
+
+def _pulse_gain(height: float, rows_ppm: float) -> float:
+    """The gain (mm/mV) of a page without grid from its pulses' height (px) and the scale its
+    longest row gives (px/mm, taken as :data:`_ROW_MM` long).
+
+    10 mm/mV unless the pulses are clearly half or twice as tall as 10 mm at the rows' scale
+    (5 or 20 mm/mV pages: a row's length is known to about 10 %, a factor of 2 is not noise).
+    """
+    if rows_ppm <= 0:
+        return 10.0
+    octaves = float(np.log2(height / 10.0 / rows_ppm))
+    if abs(octaves) < 0.7:
+        return 10.0
+    return 20.0 if octaves > 0 else 5.0
 
 
 def _snap_duration(
@@ -712,7 +730,8 @@ def digitize(
     if grid is None:
         if found:  # a 1-mV pulse is 10 mm tall at the standard gain
             h = float(np.median([p.y_base - p.y_top for p in found]))
-            ppm = h / (gain if gain is not None else 10.0)
+            rows_ppm = max(r.x_last - r.x_first for r in rows) / _ROW_MM
+            ppm = h / (gain if gain is not None else _pulse_gain(h, rows_ppm))
             grid = Grid(ppm, ppm, found=False, source="pulse")
         else:
             grid = Grid(ppm, ppm, found=False, source="page width")
@@ -747,6 +766,18 @@ def digitize(
     measured = np.divide(lengths, px_per_s)
     durations = [_snap_duration(float(m), page=measured, cut=c)
                  for m, c in zip(measured, cut, strict=True)]  # fmt: skip
+    if not grid.found:  # the scale came from a pulse's height or the page: the rows' printed
+        # durations (multiples of 2.5 s) time them more exactly (a pulse's height is off by
+        # about a stroke's width, 3-5 %; the page's width by its margins)
+        nominal = [max(2.5, round(float(m) / 2.5) * 2.5) for m in measured]
+        whole = [n / d for n, d, m, c in zip(lengths, nominal, measured, cut, strict=True)
+                 if not c and abs(d - m) < 0.08 * d]  # fmt: skip
+        if whole:
+            px_per_s = float(np.median(whole))
+            grid = dataclasses.replace(grid, px_per_mm_x=px_per_s / calib.paper_speed)
+            measured = np.divide(lengths, px_per_s)
+            durations = [_snap_duration(float(m), page=measured, cut=c)
+                         for m, c in zip(measured, cut, strict=True)]  # fmt: skip
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
         columns.append(_count_columns(prob, t0, dur * px_per_s, r.center, grid.px_per_mm_x))

@@ -156,9 +156,10 @@ def faint_strokes(
     as such a stroke's when it is
 
     * at least as dark as the background level (the grid's darkest lines stay out),
-    * a vertical ridge: darker than the mean of the pixels two columns away on either side
-      by ``contrast`` × (``trace`` − ``background``) (flat traces, their blurred halo and
-      horizontal grid lines are not),
+    * a vertical ridge: darker than the mean of the valleys on either side (on each side
+      the lighter of the pixels one and two columns away, so that the other stroke of a
+      narrow spike two columns away is no valley) by ``contrast`` × (``trace`` −
+      ``background``) (flat traces, their blurred halo and horizontal grid lines are not),
     * not the faint fringe of a darker horizontal neighbour (under 0.6 × its darkness) nor
       beside confident ink in its row (the edge of a wider stroke, which needs no help),
     * not on a vertical grid line (where ridges at least 0.8 × the background's darkness
@@ -201,9 +202,16 @@ def faint_strokes(
     if w < 5 or h < 3:
         return np.zeros(dark.shape, dtype=bool)
     high = dark >= thr
-    # depth below the mean of the pixels two columns away on either side
-    kernel = np.array([[-0.5, 0.0, 1.0, 0.0, -0.5]], np.float32)
-    ridge = cv2.filter2D(dark, -1, kernel, borderType=cv2.BORDER_REPLICATE) >= contrast * span
+    # depth below the mean of the valleys either side: on each side the lighter of the pixels
+    # one and two columns away (the up- and downstroke of a narrow QRS spike stand two
+    # columns apart at 3-4 px/mm: the other stroke is no valley)
+    # (pair: the lighter of each pixel and the next; the valleys are the pairs from two
+    # columns before and from the next column on)
+    pair = cv2.erode(dark, np.ones((1, 2), np.uint8), anchor=(0, 0),
+                     borderType=cv2.BORDER_REPLICATE)  # fmt: skip
+    valleys = np.array([[0.5, 0.0, 0.0, 0.5]], np.float32)
+    ridge = dark - cv2.filter2D(pair, -1, valleys, anchor=(2, 0),
+                                borderType=cv2.BORDER_REPLICATE) >= contrast * span  # fmt: skip
     # the darkest of each pixel and its two horizontal neighbours: a pixel under 0.6 × that
     # is a fringe, and one beside confident ink is the edge of a wider stroke (its row is
     # covered already)

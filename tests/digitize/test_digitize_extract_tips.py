@@ -1,0 +1,75 @@
+"""QRS tips of thin strokes on low-resolution pages: the ink the segmentation keeps and the
+runs the tracker follows, against the drawing's known tip."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecgscan.digitize._extract import trace_runs, track_row
+from ecgscan.digitize._segment import _dark_map, faint_strokes, segment_traces
+
+PPM = 4  # px/mm, as a web scan of a page
+
+
+def _narrow_spike_page() -> tuple[np.ndarray, np.ndarray, int, int]:
+    """A grey-gridded page at 4 px/mm with one thin trace (1 px tall, black) and a narrow R/S
+    complex: the upstroke drawn solid in one column, the downstroke two columns to its
+    right, across the baseline into a deep S wave, only partly covering its pixels
+    (darkness ~0.4: a hairline between pixel centres, smeared by JPEG). Returns the page,
+    the downstroke's mask, the R tip's and the S trough's rows."""
+    rng = np.random.default_rng(7)
+    h, w = 60 * PPM, 60 * PPM
+    value = np.full((h, w), 250.0)
+    for k in range(0, w, PPM):  # a grey grid, its major lines darker
+        value[:, k] = 215.0 if k % (5 * PPM) else 178.0
+    for k in range(0, h, PPM):
+        value[k, :] = np.minimum(value[k, :], 215.0 if k % (5 * PPM) else 178.0)
+    base, tip, trough, x = 30 * PPM + 2, 25 * PPM + 2, 33 * PPM + 2, 30 * PPM + 2
+    value[base, 5 * PPM : x] = 20.0  # the flat trace, up to the R wave
+    value[tip : base + 1, x] = 20.0  # the upstroke
+    value[tip, x + 1] = 60.0  # the turning point
+    down = np.zeros((h, w), bool)
+    down[tip + 1 : trough, x + 2] = True  # the faint downstroke, to the S trough
+    value[down] *= 1.0 - (0.48 - 0.1 * rng.random(down.sum()))
+    value[trough, x + 2 : x + 4] = 20.0  # the trough
+    value[base:trough, x + 4] = 20.0  # the return to the baseline
+    value[base, x + 5 : 55 * PPM] = 20.0  # and the flat trace after it
+    img = np.repeat(np.clip(value + rng.normal(0, 1.5, value.shape), 0, 255)[:, :, None], 3, 2)
+    return img.astype(np.uint8), down, tip, trough
+
+
+def test_a_faint_downstroke_two_columns_from_its_upstroke_is_kept() -> None:
+    img, down, tip, trough = _narrow_spike_page()
+    dark, sheet, trace, background = _dark_map(img, float(PPM))
+    plain = dark >= background + 0.45 * (trace - background)
+    assert plain[down].mean() < 0.3  # the premise: the threshold loses the downstroke
+    # its upstroke stands two columns to the left: no valley there, yet it is a stroke
+    added = faint_strokes(dark, sheet, trace=trace, background=background, px_per_mm=PPM)
+    assert (added | plain)[down].mean() > 0.9
+    prob, _ = segment_traces(img, px_per_mm=float(PPM), method="darkness")
+    assert (prob[~down & ~plain] > 0.5).sum() <= 3  # no other pixel becomes ink
+    # and the trace reaches both the R tip and the S trough (the pen's centre lines)
+    _, ys = track_row(prob, y_lo=15 * PPM, y_hi=45 * PPM, x0=5 * PPM, x1=55 * PPM - 1,
+                      baseline=30.0 * PPM, px_per_mm=float(PPM), thickness=1.0)  # fmt: skip
+    assert ys.min() < tip + 1.0
+    assert ys.max() > trough - 1.0
+
+
+def test_the_tip_column_beside_a_steep_stroke_is_not_skipped() -> None:
+    # a flat trace, an upstroke too faint to keep, the tip's dark blob 2 px above the first
+    # piece of the downstroke in the next column, and the return to the baseline: the
+    # tracker, pulled to the baseline and charged for the jump to the tip, skipped the blob
+    # (past the first 12 mm, where a lead name may stand)
+    band = np.zeros((80, 140), np.float32)
+    band[60:62, :90] = 1.0  # the flat trace
+    band[20:25, 90] = 1.0  # the tip (5 px: over 1 mm)
+    band[27:45, 91] = 1.0  # the downstroke, 2 px below it
+    band[44:60, 92] = 1.0  # and on to the baseline
+    band[60:62, 93:] = 1.0
+    xs, lo, _ = trace_runs(band, y_lo=0, y_hi=80, x0=0, x1=139, baseline=61.0, px_per_mm=4.0)
+    assert 90 in xs.tolist()
+    assert lo[xs.tolist().index(90)] == 20
+    # while a dash two rows above a flat trace beside no steep stroke stays out
+    band[55:58, 110] = 1.0
+    xs, lo, _ = trace_runs(band, y_lo=0, y_hi=80, x0=0, x1=139, baseline=61.0, px_per_mm=4.0)
+    assert lo[xs.tolist().index(110)] == 60

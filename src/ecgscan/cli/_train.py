@@ -169,12 +169,16 @@ def train_copies_command(
         raise fail(f"--shard must look like 0/2, got {shard!r}") from None
     if not 0 <= k_i < of_i or n < 1:
         raise fail("--shard K/N needs 0 <= K < N, and --records must be positive")
-    if not (ptbxl / "ptbxl_database.csv").is_file():
-        raise fail(f"--ptbxl {str(ptbxl)!r} is not a PTB-XL folder (no ptbxl_database.csv)")
+    _require_ptbxl(ptbxl)
     ids = np.asarray(PTBXL(ptbxl).ecg_ids(folds=list(_folds(folds, "--folds")), fs=100))
     ids = np.random.default_rng(0).permutation(ids)[:n][k_i::of_i]
     _, done = digitized_copies(ptbxl, ids, cache_dir=output, max_minutes=minutes, verbose=True)
     typer.echo(f"{done} of {len(ids)} records digitized into {output}")
+
+
+def _require_ptbxl(ptbxl: Path) -> None:
+    if not (ptbxl / "ptbxl_database.csv").is_file():
+        raise fail(f"--ptbxl {str(ptbxl)!r} is not a PTB-XL folder (no ptbxl_database.csv)")
 
 
 def _folds(text: str, option: str) -> tuple[int, ...]:
@@ -213,8 +217,7 @@ def train_digitizer_command(
     _require_torch()
     if minutes <= 0 or threads < 1 or width < 1 or batch_size < 1:
         raise fail("--minutes, --threads, --width and --batch-size must be positive")
-    if not (ptbxl / "ptbxl_database.csv").is_file():
-        raise fail(f"--ptbxl {str(ptbxl)!r} is not a PTB-XL folder (no ptbxl_database.csv)")
+    _require_ptbxl(ptbxl)
     from ..train.digitizer import TrainConfig, train
 
     cfg = TrainConfig(

@@ -272,3 +272,26 @@ def test_unknown_methods_are_named() -> None:
         digitize(img, segmentation="magic")
     with pytest.raises(ValueError, match="lead_in"):
         digitize(img, lead_in=-1)
+
+
+def test_samples_hidden_by_a_separator_bar_are_unknown() -> None:
+    """ECG-Image-Kit prints a thick bar at every column boundary over both leads' ends; the
+    samples under it were bridged from the two leads' visible ink (0.5-1 mV off where the
+    leads jump) and are NaN instead. On this photographed page that was worth 15.5 -> 22 dB."""
+    folder = shared_path("images", "eik-dev", "G_photo")
+    ref = Record.from_wfdb(folder / "00818_lr")
+    est = digitize(folder / "00818_lr-0.jpg", fs=100).record
+    lead_in = 2  # digitize's 20-ms lead-in at 100 Hz
+    for name in ("aVF", "V3", "aVL", "V2"):  # segments with a bar at both ends
+        e = est.signal[lead_in:, est.leads.index(name)]
+        r = ref.signal[: e.size, ref.leads.index(name)]
+        drawn = np.flatnonzero(np.isfinite(r))
+        lo, hi = int(drawn[0]), int(drawn[-1])
+        # the bars' samples (within a sample of the boundaries) are unknown
+        assert np.isnan(e[[lo, hi]]).all(), name
+        # and what is left at the segment's ends is the lead's own ink (within a sample or
+        # two of its time: this page's timing runs about a sample early)
+        ends = np.r_[lo : lo + 6, hi - 5 : hi + 1]
+        err = np.min([np.abs(e[ends] - r[np.clip(ends + s, lo, hi)]) for s in (0, 1, 2)], 0)
+        assert np.nanmax(err) < 0.3, (name, err)
+    assert mean_snr(challenge_snr(ref, est)) > 19.0

@@ -836,12 +836,14 @@ def digitize(
         reach = int(6 * grid.px_per_mm_y)
         # the segment boundaries, where a thin separator tick the map keeps may stand
         bounds = [t0 + c * (dur / len(leads)) * px_per_s for c in range(1, max(1, len(leads)))]
+        hidden: list[tuple[int, int]] = []
         for xb in bounds:
             bar = separator_columns(prob, x=xb, baseline=r.center, px_per_mm=grid.px_per_mm_x)
             if bar is not None:
                 if band.base is not None:
                     band = band.copy()
                 c0, c1 = bar[0] - 1, bar[1] + 2
+                hidden.append((bar[0], bar[1] + 1))  # the bar's own columns
                 top, bottom = bar[2] - r.y_lo, bar[3] - r.y_lo
                 band[max(0, top - 1) : bottom + 2, c0:c1] = 0.0
                 band[: max(0, top - reach), c0:c1] = 0.0
@@ -867,7 +869,9 @@ def digitize(
             zero_y = float(np.median(ys)) if ys.size else r.center
         layout_rows.append(Row(baseline=float(zero_y), x_start=float(t0), x_end=float(x_end),
                                leads=tuple(leads), pulse=p is not None))  # fmt: skip
-        traced.append((r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs))
+        traced.append(
+            (r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs, hidden)
+        )
     # where the column separators put each row's segments against the rows' shared origin
     col_shifts = _column_shifts(
         img, prob, [row[1] for row in traced], [r.center for r in rows], row_leads,
@@ -876,11 +880,11 @@ def digitize(
     )  # fmt: skip
     # the samples' columns to a fraction of a sample, where the drawing's vertices show:
     # rows on the page's common time axis pool their evidence, other rows use their own
-    on_axis = [on and row[-1] is not None for row, on in zip(traced, on_axis, strict=True)]
-    pooled = [row[-1] for row, on in zip(traced, on_axis, strict=True) if on]
+    on_axis = [on and row[11] is not None for row, on in zip(traced, on_axis, strict=True)]
+    pooled = [row[11] for row, on in zip(traced, on_axis, strict=True) if on]
     page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
     for row, on, row_shift in zip(traced, on_axis, col_shifts, strict=True):
-        r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs = row
+        r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs, hidden = row
         if not leads or xs.size < 2:
             continue
         own = 0.0 if on or costs is None else best_phase(costs)
@@ -901,11 +905,15 @@ def digitize(
                                   px_per_mv=grid.px_per_mm_y * calib.gain_for(canonical),
                                   t_end=(c + 1) * seg, fs=fs, radius=radius,
                                   init=(xs[in_seg], ys[in_seg]))  # fmt: skip
+            x_s = t0 + phase + row_shift[c] + ts * px_per_s
             if c == 0 and run_xf.size:
                 # the samples left of the first column the trace was followed at (a pulse's
                 # falling edge, a pen-down blot) were extrapolated, not drawn: unknown
-                x_s = t0 + phase + row_shift[c] + ts * px_per_s
                 mv = np.where(x_s < float(run_xf.min()), np.nan, mv)
+            # the samples under a separator bar were not seen either (its ink was erased and
+            # the fit bridged it from the two leads' ends, 0.5-1 mV off where they jump)
+            for h0, h1 in hidden:
+                mv = np.where((x_s >= h0 - 0.5) & (x_s < h1 - 0.5), np.nan, mv)
             shift = c * seg if origin_rule == "zero" else 0.0
             cont = trace_continuity(ys[in_seg], thickness=thickness)
             yy = ys[in_seg]

@@ -176,16 +176,34 @@ def test_turned_scan_is_turned_back(
     np.testing.assert_array_equal(out, page.image)  # quarter turns lose nothing
 
 
-@pytest.mark.parametrize("calibration", ["none", "right"])
-def test_page_without_left_pulses_is_not_turned(calibration: str) -> None:
-    # no pulses (nothing tells up from down) or pulses at the right end: left as given
+def _turned(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image[::-1, ::-1])
+
+
+@pytest.mark.parametrize(
+    ("layout", "style", "seed"), [("12x1", "print", 0), ("3x4+II", "clean", 2)]
+)
+def test_pulses_at_the_right_end_tell_up_from_down(layout: str, style: str, seed: int) -> None:
+    # some machines print the pulses after the traces: upright they stand at the right end.
+    # Turned, they hang from the left end, where the search for a pulse at a row's start
+    # took the one hanging from the row above for a pulse (the 12x1 page was turned over)
     rec = synthetic_ecg(fs=500, duration=10, seed=5)
-    page = render_page(
-        rec, layout="3x4+II", dpi=100, style="clean", seed=2, calibration=calibration
-    )
+    page = render_page(rec, layout=layout, dpi=100, style=style, seed=seed, calibration="right")
     assert upside_down(page.image) is False
-    if calibration == "none":
-        assert upside_down(np.ascontiguousarray(page.image[::-1, ::-1])) is False
+    assert upside_down(_turned(page.image)) is True
+
+
+def test_lead_names_tell_up_from_down_without_pulses() -> None:
+    rec = synthetic_ecg(fs=500, duration=10, seed=5)
+    page = render_page(rec, layout="3x4+II", dpi=100, style="clean", seed=2, calibration="none")
+    assert upside_down(page.image) is False
+    assert upside_down(_turned(page.image)) is True
+    # neither pulses nor names: nothing tells up from down, the page is left as given
+    bare = render_page(
+        rec, layout="3x4+II", dpi=100, style="clean", seed=2, calibration="none", labels=False
+    )
+    assert upside_down(bare.image) is False
+    assert upside_down(_turned(bare.image)) is False
 
 
 @pytest.mark.parametrize(("orientation", "turn"), [(3, 2), (6, -1), (8, 1)])

@@ -608,35 +608,113 @@ def _warp_maps(
     return np.asarray(mx, np.float32), np.asarray(my, np.float32)
 
 
-def _pulse_counts(image: NDArray[np.uint8], side: float, *, turned: bool) -> tuple[int, int]:
-    """Rows starting with a calibration pulse on the page reduced to at most ``side`` px a
-    side: as given, and (when ``turned`` and none were found as given) turned 180°."""
-    from ._calibration import find_pulse
+#: Lead names that do not read the same turned 180° (``I``, ``II``, ``III`` do, and a
+#: single stroke of a trace reads as ``I``).
+_ASYMMETRIC_NAMES = ("aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _standing(pulse: Any, baseline: float, px_per_mm: float) -> bool:
+    """Whether a pulse found by :func:`find_pulse` stands on its row's ``baseline``: whole
+    (not cut by the page's edge), its foot within 1.5 mm of the baseline and its top at least
+    2 mm above it. The shape tests alone also take the pulse hanging from the row above on a
+    page turned the wrong way (its foot 3 mm above this row's baseline, cut off by the
+    search window's edge) for one."""
+    return (
+        not pulse.partial
+        and abs(pulse.y_base - baseline) <= 1.5 * px_per_mm
+        and baseline - pulse.y_top >= 2.0 * px_per_mm
+    )
+
+
+def _pulse_evidence(prob: NDArray[np.float32], px_per_mm: float) -> tuple[int, list[Any]]:
+    """Rows of the ink map ``prob`` with a calibration pulse standing on the row's baseline
+    (:func:`_standing`) at either end (at the row's start, or after its trace); and the rows
+    (:func:`find_rows`)."""
+    from ._calibration import find_end_pulse, find_pulse
     from ._extract import line_thickness
-    from ._grid import estimate_grid
     from ._layout import find_rows
+
+    rows = find_rows(prob, px_per_mm=px_per_mm)
+    if not rows:
+        return 0, rows
+    thick = line_thickness(prob, [(r.y_lo, r.y_hi) for r in rows])
+    standing = 0
+    for r in rows:
+        found = [
+            find_pulse(prob, baseline=r.center, x_first=r.x_first, px_per_mm=px_per_mm,
+                       thickness=thick, y_min=r.y_lo),
+            find_end_pulse(prob, baseline=r.center, x_last=r.x_last, px_per_mm=px_per_mm,
+                           thickness=thick, y_min=r.y_lo),
+        ]  # fmt: skip
+        standing += any(f is not None and _standing(f, r.center, px_per_mm) for f in found)
+    return standing, rows
+
+
+def _label_evidence(
+    prob: NDArray[np.float32], px_per_mm: float, rows: Sequence[Any]
+) -> tuple[int, int]:
+    """Words near the ``rows`` that read as a lead name (one of :data:`_ASYMMETRIC_NAMES`,
+    similarity at least 0.7) the right way up, and turned 180°, better than the other way;
+    the count stops at the first word that reads well the right way up.
+
+    Printed text reads well only the right way up; the names ``I``, ``II`` and ``III`` read
+    the same both ways and are left out, and so are words narrower than 0.8 × their height
+    (the other names are two or three letters wide; a narrow word is a stroke). Words more
+    than 14 mm above the first of two rows or more or below the last (the header's lines)
+    are not read.
+    """
+    from ._layout import _read_names, _words
+
+    lab, _, words = _words(prob > 0.5, px_per_mm=px_per_mm)
+    # (with two rows or more found; a page whose rows were missed is read whole)
+    top, bottom = 0.0, float(prob.shape[0])
+    if len(rows) >= 2:
+        top = min(r.center for r in rows) - 14 * px_per_mm
+        bottom = max(r.center for r in rows) + 14 * px_per_mm
+    upright = turned = 0
+    for ks, (x0, y0, x1, y1) in words:
+        if not top <= (y0 + y1) / 2 <= bottom or x1 - x0 + 1 < 0.8 * (y1 - y0 + 1):
+            continue
+        sub = np.isin(lab[y0 : y1 + 1, x0 : x1 + 1], ks)
+        a = max(_read_names(sub)[0][n] for n in _ASYMMETRIC_NAMES)
+        b = max(_read_names(np.ascontiguousarray(sub[::-1, ::-1]))[0][n]
+                for n in _ASYMMETRIC_NAMES)  # fmt: skip
+        upright += a >= 0.7 and a > b + 0.05
+        turned += b >= 0.7 and b > a + 0.05
+        if upright:
+            break
+    return upright, turned
+
+
+@dataclass(frozen=True)
+class _Orientation:
+    """Evidence about a page's orientation (see :func:`upside_down`)."""
+
+    standing: int  # rows with a pulse standing on the baseline at either end, page as given
+    labels: int = 0  # lead names reading well as given (counted up to the first)
+    turned_labels: int = 0  # ... and turned 180°
+    turned_pulses: int = 0  # rows with a standing pulse at either end, page turned 180°
+
+
+def _orientation(image: NDArray[np.uint8], side: float, *, full: bool) -> _Orientation:
+    """:class:`_Orientation` of a page read reduced to at most ``side`` px a side; the
+    reading stops at the first evidence that the page is the right way up (a standing
+    pulse, a name), and at the page's own pulses unless ``full``."""
+    from ._grid import estimate_grid
     from ._segment import segment_traces
 
     small = _reduced(image, side)
     grid = estimate_grid(small)
     ppm = grid.px_per_mm_x if grid is not None else small.shape[1] / 279.4
     prob, _ = segment_traces(small, px_per_mm=ppm, method="darkness")
-    counts = []
-    for p in (prob if k == 0 else np.ascontiguousarray(prob[::-1, ::-1]) for k in range(2)):
-        rows = find_rows(p, px_per_mm=ppm)
-        if not rows:
-            counts.append(0)
-        else:
-            thick = line_thickness(p, [(r.y_lo, r.y_hi) for r in rows])
-            found = [
-                find_pulse(p, baseline=r.center, x_first=r.x_first, px_per_mm=ppm,
-                           thickness=thick, y_min=r.y_lo)
-                for r in rows
-            ]  # fmt: skip
-            counts.append(sum(f is not None for f in found))
-        if counts[0] > 0 or not turned:
-            return counts[0], 0  # pulses where they belong (or only the page as given asked)
-    return counts[0], counts[1]
+    standing, rows = _pulse_evidence(prob, ppm)
+    if standing or not full:
+        return _Orientation(standing)
+    up, down = _label_evidence(prob, ppm, rows)
+    if up:
+        return _Orientation(standing, up, down)
+    turned, _ = _pulse_evidence(np.ascontiguousarray(prob[::-1, ::-1]), ppm)
+    return _Orientation(standing, up, down, turned)
 
 
 #: Side (px) of the quick first look of :func:`upside_down`.
@@ -646,19 +724,25 @@ _QUICK_SIDE = 800.0
 def upside_down(image: NDArray[np.uint8]) -> bool:
     """Whether a landscape page is upside down (turned 180°).
 
-    Calibration pulses stand up from the baseline at the left end of the rows; on a page
-    turned 180° they hang down at the right end. The page counts as upside down only when no
-    row of the page as given starts with a pulse and at least two rows of the turned page do
-    (pages without pulses are left as they are). The rows are read on the page reduced to
-    1100 px a side; a large page first gets a quick look at 800 px, and two rows starting
-    with a pulse there settle it (upright) at half the cost.
+    Turning a page that is the right way up is catastrophic, so a page is turned only on
+    clear evidence. Calibration pulses stand up from the baseline, at the left end of the
+    rows or (some machines) at the right end; on a page turned 180° they hang down from it.
+    Printed lead names read well only the right way up (:func:`_label_evidence`). The page
+    counts as upside down when, as given, no row has a pulse standing on its baseline at
+    either end and no name reads well, and turned, at least two rows have a standing pulse
+    or at least two names read well. (A pulse found at a row's end is not enough: the
+    shape tests also take the pulse hanging from the row above for one, see
+    :func:`_standing`.) The rows are read on the page reduced to 1100 px a side; a large
+    page first gets a quick look at 800 px, and two rows with a standing pulse there settle
+    it (upright) at half the cost.
     """
-    if max(image.shape[:2]) > 1.25 * _QUICK_SIDE:
-        upright, _ = _pulse_counts(image, _QUICK_SIDE, turned=False)
-        if upright >= 2:
-            return False
-    upright, turned = _pulse_counts(image, 1100.0, turned=True)
-    return upright == 0 and turned >= 2
+    quick = max(image.shape[:2]) > 1.25 * _QUICK_SIDE
+    if quick and _orientation(image, _QUICK_SIDE, full=False).standing >= 2:
+        return False
+    o = _orientation(image, 1100.0, full=True)
+    if o.standing or o.labels:
+        return False
+    return o.turned_pulses >= 2 or o.turned_labels >= 2
 
 
 def flatten_lighting(

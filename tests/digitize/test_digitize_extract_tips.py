@@ -73,3 +73,44 @@ def test_the_tip_column_beside_a_steep_stroke_is_not_skipped() -> None:
     band[55:58, 110] = 1.0
     xs, lo, _ = trace_runs(band, y_lo=0, y_hi=80, x0=0, x1=139, baseline=61.0, px_per_mm=4.0)
     assert lo[xs.tolist().index(110)] == 60
+
+
+def test_a_tip_column_split_by_a_light_pixel_keeps_its_tip() -> None:
+    # a narrow R wave whose tip column breaks one pixel above the stroke's foot there (the
+    # thin stroke lighter than the threshold for a pixel: probability 0): the column holds
+    # the tip's tall piece (rows 8-18) and a short piece (20-22) nearer the baseline; both
+    # touch the upstroke in the column before (18-26), so the pull to the baseline chose
+    # the short piece and cut the spike by 12 px
+    band = np.zeros((60, 120), np.float32)
+    base = 36
+    band[base, :60] = 1.0  # the flat trace
+    band[27:base, 57] = 1.0  # the upstroke
+    band[18:27, 58] = 1.0
+    band[8:19, 59] = 1.0  # the tip's piece ...
+    band[20:23, 59] = 1.0  # ... and the short one, a light pixel (row 19) between
+    band[22:27, 60] = 1.0  # the downstroke
+    band[26:base, 61] = 1.0
+    band[base, 61:] = 1.0
+    xs, lo, hi = trace_runs(band, y_lo=0, y_hi=60, x0=0, x1=119, baseline=float(base),
+                            px_per_mm=4.0)  # fmt: skip
+    k = xs.tolist().index(59)
+    assert (int(lo[k]), int(hi[k])) == (8, 22)  # one run from the tip down
+    # a tall mark a pixel above a flat trace that no neighbouring run touches stays out
+    band[24:34, 100] = 1.0
+    xs, lo, _ = trace_runs(band, y_lo=0, y_hi=60, x0=0, x1=119, baseline=float(base),
+                           px_per_mm=4.0)  # fmt: skip
+    assert lo[xs.tolist().index(100)] == base
+
+
+def test_a_split_tip_on_a_photo_is_not_cut() -> None:
+    # the rhythm strip of a phone photo (ecg00031): the R wave at x = 319 reaches row 408,
+    # but a light pixel at row 419 splits its column into 408-418 and 420-422; the trace
+    # stopped at 420, 2.6 mm (0.26 mV) short of the tip
+    from test_digitize_extract import _scan_rows
+
+    prob, rows, ppm = _scan_rows("ecg00031.jpg")
+    r = rows[-1]
+    xs, lo, _ = trace_runs(prob, y_lo=r.y_lo, y_hi=r.y_hi, x0=200, x1=420, baseline=r.center,
+                           px_per_mm=ppm)  # fmt: skip
+    near = (xs >= 316) & (xs <= 322)
+    assert lo[near].min() <= 409

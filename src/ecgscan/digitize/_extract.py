@@ -393,8 +393,6 @@ def trace_runs(
     xs, lo, hi = _fill_skipped(band, xs, lo, hi, px_per_mm=px_per_mm,
                                starts=[b - x0 for b in bars])  # fmt: skip
     lo, hi = _fill_spans(band, xs, lo, hi, px_per_mm=px_per_mm)
-    lo, hi = _join_split_tips(band, xs, lo, hi, px_per_mm=px_per_mm,
-                              starts=[b - x0 for b in bars])  # fmt: skip
     xs, lo, hi = _cross_bars(xs, lo, hi, px_per_mm=px_per_mm,
                              bars=[b - x0 for b in bars])  # fmt: skip
     return xs + x0, lo + y_lo, hi + y_lo
@@ -517,59 +515,6 @@ def _fill_spans(
         if ends[k] - starts[k] + 1 > hi[i] - lo[i] + 1:
             lo[i], hi[i] = a + starts[k], a + ends[k]
     return lo, hi
-
-
-def _join_split_tips(
-    band: NDArray[np.float32],
-    xs: NDArray[np.int64],
-    lo: NDArray[np.int64],
-    hi: NDArray[np.int64],
-    *,
-    px_per_mm: float,
-    starts: Sequence[float] = (),
-    gap: int = 1,
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Give a spike's tip column the part of its stroke beyond a one-pixel break.
-
-    A thin steep stroke on a blurred low-resolution photo can drop below the ink threshold
-    for a pixel inside its tip column (lighter than its neighbours, probability 0, so
-    :func:`_join_faint_gaps` does not join it): the column holds the tip's tall piece and a
-    short piece nearer the baseline. Both touch the stroke in the neighbouring column, so
-    the tracker's jumps cost the same, and its pull to the baseline takes the short piece:
-    the spike is cut by the tall piece's height (up to 2-3 mm on the 1200-px photos seen).
-    Where a chosen run has, at most ``gap`` px beyond one of its ends, a run of ink at least
-    1 mm tall that a neighbouring column's chosen run touches (8-connected: the stroke goes
-    on into it), the two become one run. Not where lead names and separators stand (from 3
-    mm before a segment's start, ``starts`` or the band's first column, to 12 mm after it).
-    ``xs, lo, hi`` are the chosen runs (band coordinates); the new first and last rows are
-    returned.
-    """
-    n = xs.size
-    if n < 2:
-        return lo, hi
-    n_cols = band.shape[1]
-    tall = max(2, int(round(px_per_mm)) - 1)  # (last - first row, i.e. 1 mm tall)
-    named = np.zeros(n_cols + 1, dtype=bool)
-    for x in (0.0, *starts):
-        named[max(0, int(x - 3 * px_per_mm)) : max(0, int(x + 12 * px_per_mm) + 1)] = True
-    new_lo, new_hi = lo.copy(), hi.copy()
-    for i in range(n):
-        c = int(xs[i])
-        if named[c]:
-            continue
-        a, b = int(lo[i]), int(hi[i])
-        rs, re_ = _runs(band[:, c] > 0.5)
-        for s, e in zip(rs.tolist(), re_.tolist(), strict=True):
-            if e - s < tall or not (0 < a - e - 1 <= gap or 0 < s - b - 1 <= gap):
-                continue
-            # the stroke goes on into a neighbouring column's chosen run
-            touch = False
-            for j in (i - 1, i + 1):
-                if 0 <= j < n and abs(int(xs[j]) - c) == 1:
-                    touch |= int(lo[j]) <= e + 1 and int(hi[j]) >= s - 1
-            if touch:
-                new_lo[i], new_hi[i] = min(int(new_lo[i]), s), max(int(new_hi[i]), e)
-    return new_lo, new_hi
 
 
 def _cross_bars(

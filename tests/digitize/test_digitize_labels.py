@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from _shared import shared_path
 from ecgscan.digitize import digitize
-from ecgscan.digitize._layout import RowGeometry, erase_labels, find_labels
+from ecgscan.digitize._layout import LeadLabel, RowGeometry, erase_labels, find_labels
 
 
 def _word(text: str, font_file: str, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,3 +122,51 @@ def test_a_stroke_away_from_where_the_page_prints_its_names_is_not_a_name() -> N
     ]  # fmt: skip
     top = labels[0][0]
     assert top is not None and top.bbox[1] == 70 + 14  # the printed word, not the stroke
+
+
+def _label(
+    x0: int, y0: int, w: int, h: int, scores: dict[str, float], *, crowded: bool = False
+) -> LeadLabel:
+    """A word's reading over a filled box (``erase_labels`` only looks at the box)."""
+    yy, xx = np.mgrid[y0 : y0 + h, x0 : x0 + w]
+    return LeadLabel(bbox=(x0, y0, x0 + w - 1, y0 + h - 1), scores=scores,
+                     pixels=(yy.ravel(), xx.ravel()), crowded=crowded)  # fmt: skip
+
+
+def test_a_name_the_trace_runs_through_is_erased_where_the_others_stand() -> None:
+    """A name printed on the trace's line (the 1200-px phone photos) reads as another word
+    once the trace crosses it; where the other rows' names of its column read well at the
+    same place and size, it is erased all the same; a word elsewhere is not."""
+    prob = np.ones((400, 300), np.float32)
+    row_leads = [("I", "aVR"), ("II", "aVL"), ("III", "aVF"), ("II",)]
+    good = [_label(70, 60, 5, 13, {"I": 0.8}), _label(70, 160, 10, 14, {"II": 0.8}),
+            None, _label(69, 360, 12, 14, {"II": 0.85})]  # fmt: skip
+    # "III" with the trace through it (taller by the trace's piece), read as V6
+    crossed = _label(70, 255, 22, 19, {"V6": 0.36, "III": 0.16}, crowded=True)
+    labels: list[list[LeadLabel | None]] = [[g, None] for g in good[:2]]
+    labels += [[crossed, None], [good[3]]]
+    out = erase_labels(prob, labels, row_leads)
+    assert (out[crossed.pixels] == 0).all()
+    assert (out[good[0].pixels] == 0).all()
+    # the same word 6 mm to the right of where the names stand is not a name
+    away = _label(95, 255, 22, 19, {"V6": 0.36, "III": 0.16}, crowded=True)
+    labels[2] = [away, None]
+    assert (erase_labels(prob, labels, row_leads)[away.pixels] == 1).all()
+    # a crowded "I" where "III" stands is the rest of it; a poor one (a QRS stroke) is not
+    part = _label(95, 255, 4, 13, {"I": 0.7, "III": 0.05}, crowded=True)
+    labels[2] = [part, None]
+    assert (erase_labels(prob, labels, row_leads)[part.pixels] == 0).all()
+    stroke = _label(95, 255, 4, 25, {"I": 0.4, "III": 0.05}, crowded=True)
+    labels[2] = [stroke, None]
+    assert (erase_labels(prob, labels, row_leads)[stroke.pixels] == 1).all()
+
+
+def test_a_real_name_on_the_trace_line_is_not_followed() -> None:
+    """ecg00040 (a phone photo) prints "III" on the trace's line after the pulse: the trace
+    was followed up its letters (0.13-0.39 mV over the first 0.15 s of lead III); now the
+    letters are erased and the trace under them is unknown."""
+    res = digitize(shared_path("images", "real-scans", "ecg00040.jpg"), fs=500)
+    assert res.layout.name.startswith("3x4")
+    iii = res.record.lead("III")
+    assert not (iii[:100] > 0.1).any()
+    assert np.isfinite(iii[150:1250]).mean() > 0.95  # the rest of the first column is read

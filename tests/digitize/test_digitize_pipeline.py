@@ -168,6 +168,39 @@ def test_row_origins_follow_the_pulses_line_across_the_page() -> None:
     assert all(on_axis)
 
 
+def test_row_origins_tilt_reaches_the_rows_whose_pulse_was_cut_off() -> None:
+    # a phone photo (ecg00045): the pulses of the first and third rows are cut off, the
+    # second row's and the rhythm strip's falls are 0.9 px apart over their 365 px. Across
+    # all four rows the line moves the origin by 1.4 px: a tilt, and the top row starts
+    # 0.46 px right of the second (it started with it: lead I ran 2.5 samples late)
+    centres = [67.0, 253.0, 436.0, 618.0]
+    pulses: list[Pulse | None] = [None, _pulse(29.0, 253.0), None, _pulse(28.1, 618.0)]
+    starts: list[float | None] = [None, 29.0, None, 28.1]
+    origins, _, on_axis = _row_origins(centres, pulses, starts, [29.0] * 4, ppm=4.7)
+    assert all(on_axis)
+    slope = -0.9 / 365.0
+    assert origins == pytest.approx([29.0 + slope * (y - 253.0) for y in centres], abs=0.05)
+    # 0.9 px between the first and the last row is below a pixel: one start for all
+    pulses = [_pulse(29.0, 67.0), None, None, _pulse(28.1, 618.0)]
+    origins, _, _ = _row_origins(centres, pulses, [29.0, None, None, 28.1], [29.0] * 4, ppm=4.7)
+    assert origins == [29.0] * 4
+
+
+def test_a_photo_with_cut_off_pulses_keeps_its_rows_on_one_time_axis() -> None:
+    """ecg00045: on the tilted line through the two pulses left, lead I no longer runs
+    2.5 samples late against II (Einthoven's law over the first column 10.9 -> 15.5 dB)."""
+    from _shared import shared_path
+
+    res = digitize(shared_path("images", "real-scans", "ecg00045.jpg"), fs=500)
+    assert res.layout.name.startswith("3x4")
+    i, ii, iii = (res.record.lead(n) for n in ("I", "II", "III"))
+    ok = np.isfinite(i) & np.isfinite(ii) & np.isfinite(iii)
+    assert ok.sum() >= 1000
+    a = ii[ok] - ii[ok].mean()
+    err = a - (i[ok] + iii[ok] - (i[ok] + iii[ok]).mean())
+    assert 10 * np.log10(np.sum(a**2) / np.sum(err**2)) >= 14.0
+
+
 def test_row_origins_keep_a_row_of_its_own_and_share_a_start_without_pulses() -> None:
     centres = [100.0, 300.0, 500.0]
     pulses: list[Pulse | None] = [_pulse(50.0, 100.0), _pulse(50.4, 300.0), _pulse(200.0, 500.0)]

@@ -1211,17 +1211,50 @@ def erase_labels(
 
     A word is erased when it reads as the lead the layout puts there (``row_leads``, as from
     :func:`assign_leads`) with at least ``min_score``; ``labels`` are as for
-    :func:`assign_leads`.
+    :func:`assign_leads`. Some printers put the names on the trace's line right after the
+    pulse, and the trace runs through the letters: the word then reads as part of the name
+    (a crowded ``I`` where ``II`` or ``III`` stands, :data:`_PARTS_OF`) or as no name at all
+    (``III`` with a piece of trace through it), and the trace was followed up and down the
+    letters (0.3 mV strokes over the first 0.2 s on the 1200-px phone photos seen). Such a
+    word is erased too: a crowded partial reading (at least ``min_score``; a QRS stroke at
+    the row's start reads as a poor ``I``), or any word where two or more other rows
+    print this column's name legibly, at their place (its left end within half their
+    height, about 1.5 mm) and of their size (0.8 to 1.5 times their height: the trace
+    through it adds some). The trace under the letters is then unknown, not invented.
     """
     out = prob.copy()
-    for row, leads in zip(labels, row_leads, strict=True):
+    # per row and column, the word where the layout's name stands; then which read as it
+    slots: dict[tuple[int, int], LeadLabel] = {}
+    for i, (row, leads) in enumerate(zip(labels, row_leads, strict=True)):
         n = len(leads)
         if not row or not n or len(row) % n:
             continue
-        for c, name in enumerate(leads):
+        for c in range(n):
             lbl = row[c * len(row) // n]
-            if lbl is not None and lbl.scores.get(name, 0.0) >= min_score:
-                out[lbl.pixels] = 0.0
+            if lbl is not None:
+                slots[i, c] = lbl
+    good = {
+        k for k, lbl in slots.items() if lbl.scores.get(row_leads[k[0]][k[1]], 0.0) >= min_score
+    }
+    for (i, c), lbl in slots.items():
+        if (i, c) in good:
+            out[lbl.pixels] = 0.0
+            continue
+        # a name the trace runs through reads as part of itself ("I" of "II"), or as
+        # another word where the other rows print this column's name legibly at its place
+        name = row_leads[i][c]
+        partial = lbl.text in _PARTS_OF and name in _PARTS_OF[lbl.text]
+        if lbl.crowded and partial and lbl.score >= min_score:
+            out[lbl.pixels] = 0.0
+            continue
+        peers = [slots[k] for k in good if k[1] == c and k[0] != i]
+        if len(peers) < 2:
+            continue
+        x0 = float(np.median([p.bbox[0] for p in peers]))
+        tall = float(np.median([p.bbox[3] - p.bbox[1] + 1 for p in peers]))
+        size = (lbl.bbox[3] - lbl.bbox[1] + 1) / tall
+        if abs(lbl.bbox[0] - x0) <= 0.5 * tall and 0.8 <= size <= 1.5:
+            out[lbl.pixels] = 0.0
     return out
 
 

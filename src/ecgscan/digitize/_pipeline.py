@@ -278,8 +278,12 @@ def _row_origins(
     left out); the trace begins a fixed distance after the fall on a given printer (0, or a
     gap), the upper median of the rows' own ``starts`` less their falls (a label printed in
     the gap can hide it on some rows). A slope over 1 % is not believed, nor one that moves
-    the origin by less than a pixel, or four times the falls' scatter, across the rows: on
-    such a straight page all rows start at the upper median of their own starts. Every row
+    the origin by less than a pixel, or four times the falls' scatter, across the rows that
+    take it (a row whose pulse the photo cut off takes it too, and the line moves its
+    origin most: on ecg00045, pulses on two of four rows, the tilt moves the rows' origins
+    by 1.5 px where their 1.0 px apart missed the threshold, and lead I ran 2.5 samples
+    late against II): on such a straight page all rows start at the upper median of their
+    own starts. Every row
     takes the line, except a row whose pulse lies more than 8 mm from the others' (a row of
     its own, which keeps its own start). Without pulses, rows start together at the median
     of their first columns.
@@ -331,9 +335,11 @@ def _row_origins(
         if keep.sum() < 3 or resid[worst] <= max(1.0, 0.15 * ppm):
             break
         keep[worst] = False
-    # a tilt is believed when it moves the origin by a pixel or more across the rows, well
-    # beyond the falls' scatter about it; else the falls' spread is noise (a straight page)
-    change = abs(slope) * float(np.ptp(ys[keep])) if keep.sum() >= 2 else 0.0
+    # a tilt is believed when it moves the origin by a pixel or more across the rows that
+    # take it (those whose pulse was missed, above or below the pulses, too), well beyond
+    # the falls' scatter about it; else the falls' spread is noise (a straight page)
+    axis = [centres[i] for i in range(n) if i in core or i not in x_fall]
+    change = abs(slope) * float(np.ptp(axis)) if keep.sum() >= 2 else 0.0
     scatter = float(np.std(xs[keep] - (icpt + slope * ys[keep]))) if keep.sum() >= 3 else 0.0
     tilted = change >= max(1.0, 4.0 * scatter)
     kept = [i for i, k in zip(core, keep, strict=True) if k]

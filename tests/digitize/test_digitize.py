@@ -22,6 +22,7 @@ from ecgscan.digitize import (
     estimate_rotation,
     iter_pages,
     load_image,
+    separator_columns,
     trace_to_samples,
 )
 from ecgscan.errors import DigitizationError
@@ -295,3 +296,22 @@ def test_samples_hidden_by_a_separator_bar_are_unknown() -> None:
         err = np.min([np.abs(e[ends] - r[np.clip(ends + s, lo, hi)]) for s in (0, 1, 2)], 0)
         assert np.nanmax(err) < 0.3, (name, err)
     assert mean_snr(challenge_snr(ref, est)) > 19.0
+
+
+def test_short_separator_bar_of_a_100_dpi_page() -> None:
+    """ECG-Image-Kit's bars are only about 3.8 mm tall (15 px, 3 px thick) on its 100-DPI
+    pages: a thick, square-ended bar astride the baseline counts from 3 mm, while a narrow R
+    wave of that height (two columns standing above the baseline) does not."""
+    ppm, base = 100 / 25.4, 100.0
+    prob = np.zeros((200, 120), np.float32)
+    prob[100, :] = 1.0  # the trace, flat on the baseline
+    prob[93:108, 50:53] = 1.0  # the bar: 15 px tall, 3 px thick
+    assert separator_columns(prob, x=51.0, baseline=base, px_per_mm=ppm) == (50, 52, 93, 107)
+    # an R wave's up- and downstroke of the same height, standing above the baseline
+    spike = np.zeros_like(prob)
+    spike[100, :] = 1.0
+    spike[86:101, 50:52] = 1.0
+    assert separator_columns(spike, x=51.0, baseline=base, px_per_mm=ppm) is None
+    # the same bar at 200 DPI is too short to be told from a stroke
+    assert separator_columns(prob, x=51.0, baseline=base, px_per_mm=2 * ppm) is None
+

@@ -22,6 +22,7 @@ from ecgscan.digitize import (
     estimate_rotation,
     iter_pages,
     load_image,
+    separator_columns,
     trace_to_samples,
 )
 from ecgscan.errors import DigitizationError
@@ -295,3 +296,44 @@ def test_samples_hidden_by_a_separator_bar_are_unknown() -> None:
         err = np.min([np.abs(e[ends] - r[np.clip(ends + s, lo, hi)]) for s in (0, 1, 2)], 0)
         assert np.nanmax(err) < 0.3, (name, err)
     assert mean_snr(challenge_snr(ref, est)) > 19.0
+
+
+def test_short_separator_bar_of_a_100_dpi_page() -> None:
+    """ECG-Image-Kit's bars are only about 3.8 mm tall (15 px, 3 px thick) on its 100-DPI
+    pages: a thick, square-ended bar astride the baseline counts from 3 mm, while a narrow R
+    wave of that height (two columns standing above the baseline) does not."""
+    ppm, base = 100 / 25.4, 100.0
+    prob = np.zeros((200, 120), np.float32)
+    prob[100, :] = 1.0  # the trace, flat on the baseline
+    prob[93:108, 50:53] = 1.0  # the bar: 15 px tall, 3 px thick
+    assert separator_columns(prob, x=51.0, baseline=base, px_per_mm=ppm) == (50, 52, 93, 107)
+    # an R wave's up- and downstroke of the same height, standing above the baseline
+    spike = np.zeros_like(prob)
+    spike[100, :] = 1.0
+    spike[86:101, 50:52] = 1.0
+    assert separator_columns(spike, x=51.0, baseline=base, px_per_mm=ppm) is None
+    # the same bar at 200 DPI is too short to be told from a stroke
+    assert separator_columns(prob, x=51.0, baseline=base, px_per_mm=2 * ppm) is None
+
+
+def test_samples_hidden_by_a_100_dpi_separator_bar_are_unknown() -> None:
+    """On a 100-DPI ECG-Image-Kit page the short bars are found too: the samples under them
+    (and under the columns erased beside them) are NaN, and what is left at the segments'
+    ends is the leads' own ink. Before, the bars went unseen and the fit bridged one lead's
+    end to the next lead's start (aVR's ends 0.25 mV off on this page)."""
+    folder = shared_path("images", "eik-dev", "C_res100")
+    ref = Record.from_wfdb(folder / "00026_hr")
+    est = digitize(folder / "00026_hr-0.png", fs=500).record
+    lead_in = 10  # digitize's 20-ms lead-in at 500 Hz
+    for name in ("aVR", "aVL", "aVF", "V1", "V2", "V3"):  # segments with a bar at both ends
+        e = est.signal[lead_in:, est.leads.index(name)]
+        r = ref.signal[: e.size, ref.leads.index(name)]
+        drawn = np.flatnonzero(np.isfinite(r))
+        lo, hi = int(drawn[0]), int(drawn[-1])
+        seen = np.flatnonzero(np.isfinite(e[lo : hi + 1])) + lo
+        assert seen.size < hi - lo + 1 - 10, name  # the bars hide a few samples at each end
+        ends = np.r_[seen[:20], seen[-20:]]  # 40 ms at each end
+        # each within a few samples of its time (30 ms: 100 DPI is 10 ms a pixel)
+        err = np.min([np.abs(e[ends] - r[np.clip(ends + s, lo, hi)]) for s in range(-15, 16)], 0)
+        assert np.nanmax(err) < 0.1, (name, err.max())
+    assert mean_snr(challenge_snr(ref, est)) > 20.5

@@ -396,7 +396,14 @@ def separator_columns(
     """Columns and rows ``(x_first, x_last, y_top, y_bottom)`` of a lead separator near ``x``.
 
     A separator is a block of adjacent columns, within 1.2 mm of ``x``, each holding a
-    vertical ink stroke of at least 2 mm near the row's baseline.
+    vertical ink stroke of at least 2 mm near the row's baseline: thicker than the trace
+    (0.45 mm) and at least 4 mm tall, or, shorter (3-4 mm), a clean bar: at least 0.6 mm
+    thick, its columns' strokes starting and ending together (within 2 px, 0.3 mm) and
+    centred on the baseline (within 1.5 mm). ECG-Image-Kit's bars are 7 mm tall on its
+    200-DPI pages but only about 3.8 mm (15 px, 3 px thick) on its 100-DPI pages; there a
+    narrow QRS's up- and downstroke also pass the plain 2-column, 4-mm test, so the short
+    bar must show the bar's own shape: thick, square-ended, and astride the baseline where an
+    R wave stands above it.
     """
     h, w = prob.shape
     x0, x1 = int(max(0, x - 1.2 * px_per_mm)), int(min(w, x + 1.2 * px_per_mm + 1))
@@ -418,8 +425,17 @@ def separator_columns(
     top = int(np.median([spans[j][0] for j in block])) + y0
     bottom = int(np.median([spans[j][1] for j in block])) + y0
     # a bar is thicker than the trace and taller than most strokes near the baseline
-    if block.size < max(2, 0.45 * px_per_mm) or bottom - top < 4.0 * px_per_mm:
+    if block.size < max(2, 0.45 * px_per_mm):
         return None
+    if bottom - top < 4.0 * px_per_mm:
+        # a short bar (a 100-DPI page's): thick, square-ended and astride the baseline
+        tol = max(2.0, 0.3 * px_per_mm)
+        tops = np.array([spans[j][0] for j in block]) + y0
+        bottoms = np.array([spans[j][1] for j in block]) + y0
+        square = bool(np.all(np.abs(tops - top) <= tol) and np.all(np.abs(bottoms - bottom) <= tol))
+        if (bottom - top < 3.0 * px_per_mm or block.size < 0.6 * px_per_mm or not square
+                or abs((top + bottom) / 2 - baseline) > 1.5 * px_per_mm):  # fmt: skip
+            return None
     return int(block[0]) + x0, int(block[-1]) + x0, top, bottom
 
 

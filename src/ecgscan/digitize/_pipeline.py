@@ -849,7 +849,10 @@ def digitize(
                 if band.base is not None:
                     band = band.copy()
                 c0, c1 = bar[0] - 1, bar[1] + 2
-                hidden.append((bar[0], bar[1] + 1))  # the bar's own columns
+                # unseen: the bar's columns and the one erased beside it on each side (at
+                # 100 DPI a column is a sample at 100 Hz, and a stroke against the bar
+                # lost its ink there: the fit put that sample 0.5 mV off)
+                hidden.append((c0, c1))
                 top, bottom = bar[2] - r.y_lo, bar[3] - r.y_lo
                 band[max(0, top - 1) : bottom + 2, c0:c1] = 0.0
                 band[: max(0, top - reach), c0:c1] = 0.0

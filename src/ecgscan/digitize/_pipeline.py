@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,7 @@ from ._geometry import straighten
 from ._grid import estimate_grid
 from ._layout import (
     LeadLabel,
+    RowGeometry,
     assign_leads,
     columns_from_labels,
     erase_labels,
@@ -60,6 +61,25 @@ _ROW_MM = 250.0
 _COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
             (70, 240, 240), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40),
             (0, 128, 128), (128, 0, 0), (255, 165, 0)]  # fmt: skip
+
+
+class _TracedRow(NamedTuple):
+    """One row as the first pass traced it: what the second pass (the page's sample phase,
+    the column shifts, the samples) reads of it."""
+
+    row: RowGeometry
+    t0: float  # the row's time origin (px)
+    dur: float  # its printed duration (s)
+    leads: list[str]
+    xs: NDArray[np.float64]  # trace points
+    ys: NDArray[np.float64]
+    run_xf: NDArray[np.float64]  # the ink runs' columns, top and bottom edges
+    upper: NDArray[np.float64]
+    lower: NDArray[np.float64]
+    radius: float  # the pen's radius (px)
+    zero_y: float  # the 0-mV line (px)
+    costs: NDArray[np.float64] | None  # phase costs (:func:`phase_costs`)
+    hidden: list[tuple[int, int]]  # column spans under separator bars: unseen
 
 
 def _pulse_gain(height: float, rows_ppm: float) -> float:
@@ -823,7 +843,7 @@ def digitize(
     stats: dict[str, tuple[float, float, float]] = {}
     traces: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
     layout_rows = []
-    traced: list[tuple[Any, ...]] = []
+    traced: list[_TracedRow] = []
     for r, p, t0, fall, dur, leads in zip(rows, pulses, origins, row_falls, durations, row_leads,
                                           strict=True):  # fmt: skip
         # start right after the pulse's falling edge when the trace begins there (rows share
@@ -878,19 +898,19 @@ def digitize(
             zero_y = float(np.median(ys)) if ys.size else r.center
         layout_rows.append(Row(baseline=float(zero_y), x_start=float(t0), x_end=float(x_end),
                                leads=tuple(leads), pulse=p is not None))  # fmt: skip
-        traced.append(
-            (r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs, hidden)
-        )
+        traced.append(_TracedRow(r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius,
+                                 zero_y, costs, hidden))  # fmt: skip
     # where the column separators put each row's segments against the rows' shared origin
     col_shifts = _column_shifts(
-        img, prob, [row[1] for row in traced], [r.center for r in rows], row_leads,
-        px_per_s=px_per_s, seg_s=[row[2] / max(1, len(row[3])) for row in traced],
+        img, prob, [row.t0 for row in traced], [r.center for r in rows], row_leads,
+        px_per_s=px_per_s, seg_s=[row.dur / max(1, len(row.leads)) for row in traced],
         ppm=grid.px_per_mm_x,
     )  # fmt: skip
     # the samples' columns to a fraction of a sample, where the drawing's vertices show:
     # rows on the page's common time axis pool their evidence, other rows use their own
-    on_axis = [on and row[11] is not None for row, on in zip(traced, on_axis, strict=True)]
-    pooled = [row[11] for row, on in zip(traced, on_axis, strict=True) if on]
+    on_axis = [on and row.costs is not None for row, on in zip(traced, on_axis, strict=True)]
+    pooled = [row.costs for row, on in zip(traced, on_axis, strict=True)
+              if on and row.costs is not None]  # fmt: skip
     page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
     for row, on, row_shift in zip(traced, on_axis, col_shifts, strict=True):
         r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs, hidden = row

@@ -402,13 +402,10 @@ def _column_runs_joined(
     band: NDArray[np.float32], c: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Runs of ink (probability > 0.5) in column ``c`` of ``band``, those a faint pixel
-    (probability above 0) apart joined, as the tracker sees them (:func:`_join_faint_gaps`)."""
+    apart joined, as the tracker sees them (:func:`_join_faint_gaps`)."""
     starts, ends = _runs(band[:, c] > 0.5)
-    if starts.size < 2:
-        return starts, ends
-    below = band[np.minimum(ends[:-1] + 1, band.shape[0] - 1), c]
-    cut = np.flatnonzero((starts[1:] - ends[:-1] != 2) | (below <= 0.0))
-    return starts[np.r_[0, cut + 1]], ends[np.r_[cut, ends.size - 1]]
+    _, starts, ends = _join_faint_gaps(band, np.full(starts.size, c, np.int64), starts, ends)
+    return starts, ends
 
 
 def _fill_skipped(

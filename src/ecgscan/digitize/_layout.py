@@ -422,16 +422,15 @@ def separator_columns(
     if block.size < 2:
         return None
     # the bar's own height: the span most of its columns share
-    top = int(np.median([spans[j][0] for j in block])) + y0
-    bottom = int(np.median([spans[j][1] for j in block])) + y0
+    tops = np.array([spans[j][0] for j in block]) + y0
+    bottoms = np.array([spans[j][1] for j in block]) + y0
+    top, bottom = int(np.median(tops)), int(np.median(bottoms))
     # a bar is thicker than the trace and taller than most strokes near the baseline
     if block.size < max(2, 0.45 * px_per_mm):
         return None
     if bottom - top < 4.0 * px_per_mm:
         # a short bar (a 100-DPI page's): thick, square-ended and astride the baseline
         tol = max(2.0, 0.3 * px_per_mm)
-        tops = np.array([spans[j][0] for j in block]) + y0
-        bottoms = np.array([spans[j][1] for j in block]) + y0
         square = bool(np.all(np.abs(tops - top) <= tol) and np.all(np.abs(bottoms - bottom) <= tol))
         if (bottom - top < 3.0 * px_per_mm or block.size < 0.6 * px_per_mm or not square
                 or abs((top + bottom) / 2 - baseline) > 1.5 * px_per_mm):  # fmt: skip

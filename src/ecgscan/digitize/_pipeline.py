@@ -790,8 +790,6 @@ def digitize(
     # a row whose trace reaches the image's right edge was cut off there
     cut = [float(r.x_last) >= prob.shape[1] - 1 - thickness for r in rows]
     measured = np.divide(lengths, px_per_s)
-    durations = [_snap_duration(float(m), page=measured, cut=c)
-                 for m, c in zip(measured, cut, strict=True)]  # fmt: skip
     if not grid.found:  # the scale came from a pulse's height or the page: the rows' printed
         # durations (multiples of 2.5 s) time them more exactly (a pulse's height is off by
         # about a stroke's width, 3-5 %; the page's width by its margins)
@@ -802,8 +800,8 @@ def digitize(
             px_per_s = float(np.median(whole))
             grid = dataclasses.replace(grid, px_per_mm_x=px_per_s / calib.paper_speed)
             measured = np.divide(lengths, px_per_s)
-            durations = [_snap_duration(float(m), page=measured, cut=c)
-                         for m, c in zip(measured, cut, strict=True)]  # fmt: skip
+    durations = [_snap_duration(float(m), page=measured, cut=c)
+                 for m, c in zip(measured, cut, strict=True)]  # fmt: skip
     page_duration = max(durations)
     for r, t0, dur in zip(rows, origins, durations, strict=True):
         columns.append(_count_columns(prob, t0, dur * px_per_s, r.center, grid.px_per_mm_x))

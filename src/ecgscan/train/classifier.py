@@ -480,13 +480,12 @@ class _Split:
     ) -> tuple[NDArray[Any], NDArray[np.bool_]]:
         """The signals of rows ``idx``, each replaced by its digitized copy with probability
         ``p_copy``; and which rows were."""
-        sig = self.signals[idx]
+        sig = self.signals[idx]  # (indexing with an array copies: the rows are the batch's own)
         if self.copies is None or self.copy_signals is None or p_copy <= 0:
             return sig, np.zeros(len(idx), bool)
         which = self.copies[idx]
         use = (which >= 0) & (rng.random(len(idx)) < p_copy)
         if use.any():
-            sig = np.array(sig, copy=True)
             sig[use] = self.copy_signals[which[use]]
         return sig, use
 
@@ -1113,10 +1112,10 @@ def train_classifier(
 
     def batch_input(idx: NDArray[np.int64], rng: np.random.Generator) -> torch.Tensor:
         sig, copied = train.batch(idx, rng, p_copy=config.p_digitized)
-        if config.augment:  # digitized copies as they are: their errors are real
-            aug = augment_batch(sig[~copied], rng, fs=config.fs, config=aug_cfg)
-            sig = np.array(sig, copy=True) if copied.any() else aug
-            sig[~copied] = aug
+        if config.augment and copied.any():  # digitized copies as they are: real errors
+            sig[~copied] = augment_batch(sig[~copied], rng, fs=config.fs, config=aug_cfg)
+        elif config.augment:
+            sig = augment_batch(sig, rng, fs=config.fs, config=aug_cfg)
         if 0 < window < sig.shape[-1]:  # a sliding-window model: one random crop per record
             first = rng.integers(0, sig.shape[-1] - window + 1, size=len(sig))
             sig = sig[np.arange(len(sig))[:, None, None], np.arange(sig.shape[1])[None, :, None],

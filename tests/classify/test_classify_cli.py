@@ -41,13 +41,14 @@ def test_csv_has_one_row_per_record_and_one_column_per_label(
     assert "missing leads III, aVR" in err
     rows = list(csv.DictReader(out.read_text().splitlines()))
     header = list(rows[0])
-    assert header == ["record", "labels", *CHALLENGE_LABELS, "missing_leads"]
+    assert header == ["record", "labels", *CHALLENGE_LABELS, "missing_leads", "heart_rate"]
     assert [r["record"] for r in rows] == sorted(p.stem for p in records.glob("*.hea"))
     for row in rows:
         labels = [x for x in row["labels"].split("|") if x]
         assert set(labels) <= set(CHALLENGE_LABELS)
         assert all(0.0 <= float(row[n]) <= 1.0 for n in CHALLENGE_LABELS)
     assert rows[0]["missing_leads"].split() == ["III", "aVR", "aVL", "aVF", "V3", "V4", "V5", "V6"]
+    assert all(30 < float(row["heart_rate"]) < 200 for row in rows)  # real PTB-XL records
 
 
 def test_without_output_the_csv_goes_to_stdout(

@@ -17,7 +17,15 @@ from ecgscan.classify import (
     get_model_spec,
     load_classifier,
 )
-from ecgscan.classify._ensemble import apply_platt, choose_member_weight, combine, fit_platt
+from ecgscan.classify._ensemble import (
+    apply_platt,
+    apply_rate_rule,
+    choose_member_weight,
+    combine,
+    fit_platt,
+    fit_rate_rule,
+    heart_rates,
+)
 from ecgscan.data import Record
 from ecgscan.data.labels import CHALLENGE_LABELS
 from ecgscan.data.ptbxl import PTBXL
@@ -106,7 +114,17 @@ def test_a_record_uses_the_signal_members_with_the_card_s_rule(
             z = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
             num += w / (1 + np.exp(-(np.asarray(cal["a"]) * z + np.asarray(cal["b"]))))
             den += w
-        np.testing.assert_allclose([got[n] for n in names], num / den, atol=2e-5)
+        expected = num / den
+        if head == "challenge":  # the rate rule on the measured heart rate
+            assert pred.heart_rate is not None and 30 < pred.heart_rate < 200
+            for name, r in config["rate"].items():
+                k = list(names).index(name)
+                a, c, b = r["coef"]
+                hr = pred.heart_rate
+                beyond = hr < r["limit"] if r["side"] == "below" else hr > r["limit"]
+                z = np.log(expected[k] / (1 - expected[k]))
+                expected[k] = 1 / (1 + np.exp(-(a * z + c * beyond + b)))
+        np.testing.assert_allclose([got[n] for n in names], expected, atol=2e-5)
     assert [pred.thresholds[n] for n in CHALLENGE_LABELS] == pytest.approx(
         config["thresholds"]["signal"]["challenge"], abs=1e-6
     )
@@ -156,3 +174,66 @@ def test_a_broken_ensemble_file_is_reported(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"members": []}))
     with pytest.raises(EcgscanError, match="not an ecgscan ensemble file"):
         load_classifier(bad)
+
+
+def test_heart_rates_are_measured_from_the_beats() -> None:
+    from ecgscan.data.synthetic import synthetic_ecg
+
+    rates = (42.0, 75.0, 130.0)
+    sig = np.stack([synthetic_ecg(fs=100, duration=10, heart_rate=r, seed=1).signal.T
+                    for r in rates])  # fmt: skip
+    np.testing.assert_allclose(heart_rates(sig, fs=100), rates, atol=3)
+    # a 3x4 page's leads known in 2.5-s windows only: still the same rate
+    page = sig.copy()
+    for lead in range(12):
+        col = min(lead // 3, 3)
+        page[:, lead, : col * 250] = np.nan
+        page[:, lead, (col + 1) * 250 :] = np.nan
+    np.testing.assert_allclose(heart_rates(page, fs=100), rates, atol=3)
+    assert np.isnan(heart_rates(np.full((1, 12, 1000), np.nan), fs=100)[0])  # no beats
+
+
+def test_the_rate_rule_learns_a_rate_limit_and_keeps_unknown_rates() -> None:
+    rng = np.random.default_rng(1)
+    n = 4000
+    hr = rng.uniform(35, 140, n)
+    y = np.stack([(hr < 50) & (rng.uniform(size=n) < 0.9), hr > 103], axis=1).astype(float)
+    p = np.clip(0.3 + 0.2 * y + rng.normal(0, 0.15, (n, 2)), 0.01, 0.99)  # weakly informative
+    rule = fit_rate_rule(y, p, hr, ["BRADY", "TACHY"])
+    assert rule["BRADY"]["side"] == "below" and rule["BRADY"]["limit"] == 50
+    assert rule["TACHY"]["side"] == "above" and rule["TACHY"]["limit"] == 105
+    assert rule["BRADY"]["coef"][1] > 2 and rule["TACHY"]["coef"][1] > 2
+    refined = apply_rate_rule(p, hr, rule, ["BRADY", "TACHY"])
+    assert refined[hr < 50, 0].mean() > 0.7 > 0.1 > refined[hr > 55, 0].mean()
+    # an unknown rate gets the recalibration only, not the limit's term
+    unknown = apply_rate_rule(p[:1], [np.nan], rule, ["BRADY", "TACHY"])
+    a, _, b = rule["BRADY"]["coef"]
+    z = np.log(p[0, 0] / (1 - p[0, 0]))
+    assert unknown[0, 0] == pytest.approx(1 / (1 + np.exp(-(a * z + b))))
+    with pytest.raises(EcgscanError, match="shape"):
+        fit_rate_rule(y, p, hr[:-1], ["BRADY", "TACHY"])
+
+
+def test_a_slowed_or_quickened_record_is_called_brady_or_tachy(
+    ensemble: EnsembleClassifier, records: list[Record]
+) -> None:
+    for rec in records[:2]:  # sinus rhythm at 74 and 62 bpm
+        pred = classify(rec)
+        assert pred.heart_rate is not None and 55 < pred.heart_rate < 90
+        assert not {"BRADY", "TACHY"} & set(pred.labels)
+        # the same beats, drawn slower or faster: only the time axis changes
+        for bpm, label in ((40.0, "BRADY"), (130.0, "TACHY")):
+            moved = Record(rec.signal, fs=rec.fs * bpm / pred.heart_rate, leads=rec.leads)
+            got = classify(moved)
+            assert got.heart_rate == pytest.approx(bpm, rel=0.03)  # RR in 10-ms steps
+            assert label in got.labels
+    # the rule is what lifts BRADY at 40 bpm: the same members' outputs with no known rate
+    slow = Record(records[0].signal, fs=records[0].fs * 40 / 74.1, leads=records[0].leads)
+    raw = {i: m.predict_proba([slow]) for i, m in enumerate(ensemble.members)
+           if isinstance(m, SignalClassifier) and ensemble.weights[i] > 0}  # fmt: skip
+    k = CHALLENGE_LABELS.index("BRADY")
+    known = ensemble.combine_member_probabilities(raw, [40.0])[0]["challenge"][0, k]
+    unknown = ensemble.combine_member_probabilities(raw, [np.nan])[0]["challenge"][0, k]
+    assert known > unknown + 0.2
+    with pytest.raises(EcgscanError, match="heart rates"):
+        ensemble.combine_member_probabilities(raw)

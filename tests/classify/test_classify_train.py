@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ecgscan.data import LEADS
+from ecgscan.data.labels import CHALLENGE_LABELS
 from ecgscan.data.ptbxl import PTBXL
 from ecgscan.errors import EcgscanError
 from ecgscan.train._common import AugmentConfig, augment_batch
@@ -212,3 +213,50 @@ def test_a_batch_takes_digitized_copies_with_their_probability() -> None:
     assert np.all(sig[[0, 2]] == 7.0) and np.array_equal(sig[1], x[1])
     np.testing.assert_array_equal(split.signals, x)  # the split itself is untouched
     assert not split.batch(np.arange(8), rng, p_copy=0.0)[1].any()
+
+
+def test_refitting_the_ensemble_s_rate_rule_keeps_everything_else(
+    ptbxl_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    import json
+
+    from ecgscan.classify import EnsembleClassifier, load_classifier
+    from ecgscan.cli import main
+
+    shipped = load_classifier("ensemble")
+    assert isinstance(shipped, EnsembleClassifier)
+    out = tmp_path / "ens"
+    args = ["train", "classifier", "--model", "ensemble", "--ptbxl", str(ptbxl_dir),
+            "--refit-rate", str(shipped.path), "-o", str(out), "--limit", "400",
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(args) == 0
+    new = json.loads((out / "ensemble.json").read_text())
+    old = shipped.config
+    assert set(new["rate"]) == {"BRADY", "TACHY"}  # 400 records hold both
+    assert new["members"] == old["members"] and new["exclusive"] == old["exclusive"]
+    rate_cols = {CHALLENGE_LABELS.index(n) for n in new["rate"]}
+    for key, heads in new["thresholds"].items():
+        for c, (t_new, t_old) in enumerate(
+            zip(heads["challenge"], old["thresholds"][key]["challenge"], strict=True)
+        ):
+            if c not in rate_cols or key == "image":
+                assert t_new == t_old
+        assert heads["superclass"] == old["thresholds"][key]["superclass"]
+    assert new["training"]["rate_refit"]["val_folds"] == [8]
+    assert "rate rule" in (out / "MODEL_CARD_ensemble.md").read_text()
+    refitted = EnsembleClassifier(out / "ensemble.json")  # loads, members from the registry
+    assert refitted.rate == new["rate"]
+    # a missing ensemble file or a model that has no rate rule: usage errors, nothing written
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+
+    def refit(model: str, file: Path) -> int:
+        return main(["train", "classifier", "--model", model, "--ptbxl", str(ptbxl_dir),
+                     "--refit-rate", str(file), "-o", str(bad)])  # fmt: skip
+
+    assert refit("ensemble", tmp_path / "nope.json") == 2
+    assert "not found" in capsys.readouterr().err
+    assert refit("signal", shipped.path) == 2
+    assert "only an ensemble" in capsys.readouterr().err
+    assert not bad.exists()

@@ -13,7 +13,7 @@ in :mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
 """
 
 from .._callable import make_module_callable
-from ._ensemble import EnsembleClassifier
+from ._ensemble import EnsembleClassifier, heart_rates
 from ._image import trace_map
 from ._predict import (
     IMAGE_SUFFIXES,
@@ -50,6 +50,7 @@ __all__ = [
     "classify_many",
     "encode_signals",
     "get_model_spec",
+    "heart_rates",
     "load_classifier",
     "macro_auroc",
     "per_class_auroc",

@@ -14,7 +14,16 @@ How it combines its members (what ``ensemble.json`` holds and its model card sta
 3. **Thresholds.** Per class, chosen (F1-optimal) on validation data for each *set* of members
    that can occur (``'signal'``, ``'signal+image'``, ``'image'``), since an average over fewer
    members has another distribution.
-4. **Mutually exclusive labels** (``exclusive``: Acute MI and Old MI, which never occur
+4. **Rate rule.** The labels that name a heart rate (BRADY, TACHY: :data:`RATE_LABELS`) are
+   decided by PTB-XL's cardiologists mostly from the rate itself (BRADY below about 50 bpm,
+   TACHY above about 100), which convolutional networks over a 10-s window count poorly. For
+   these labels the ensemble's probability is refined by a logistic rule on its logit and on
+   whether the measured rate (:func:`heart_rates`, median RR interval) lies beyond the label's
+   limit: ``p'' = sigmoid(a · logit(p') + c · [rate beyond limit] + b)``, the limit chosen
+   among a few clinical values and ``(a, c, b)`` fitted on validation data (``rate`` in the
+   JSON). A record whose rate cannot be measured (fewer than three beats) keeps
+   ``sigmoid(a · logit(p') + b)``. Image-only predictions, which have no signal, skip it.
+5. **Mutually exclusive labels** (``exclusive``: Acute MI and Old MI, which never occur
    together in PTB-XL): when both pass their thresholds only one is kept, the more probable
    (``exclusive_by='probability'``) or the one further above its threshold (``'ratio'``);
    the rule (or none) is chosen on validation data.
@@ -48,15 +57,27 @@ from ._signal import prepare_record
 
 __all__ = [
     "EXCLUSIVE_LABELS",
+    "RATE_LABELS",
     "EnsembleClassifier",
     "apply_platt",
+    "apply_rate_rule",
     "choose_member_weight",
     "combine",
     "fit_platt",
+    "fit_rate_rule",
+    "heart_rates",
 ]
 
 #: Challenge labels of which at most one is predicted (the most probable).
 EXCLUSIVE_LABELS: tuple[tuple[str, ...], ...] = (("Acute MI", "Old MI"),)
+
+#: Challenge labels named by a heart rate: the side of the limit they lie on and the limits
+#: (bpm) tried when the rate rule is fitted. PTB-XL's BRADY records mostly beat below 50 bpm,
+#: though the textbook limit is 60, so the limit is chosen on validation data.
+RATE_LABELS: dict[str, tuple[str, tuple[float, ...]]] = {
+    "BRADY": ("below", (45.0, 50.0, 55.0, 60.0)),
+    "TACHY": ("above", (95.0, 100.0, 105.0, 110.0)),
+}
 
 _EPS = 1e-6
 
@@ -112,18 +133,147 @@ def fit_platt(
     for c in range(k):
         if not 0 < y[:, c].sum() < n:
             continue
-        theta = np.array([1.0, 0.0])
         x = np.stack([z[:, c], np.ones(n)], axis=1)
-        for _ in range(iterations):
-            q = 1.0 / (1.0 + np.exp(-(x @ theta)))
-            grad = x.T @ (q - y[:, c]) / n + l2 * (theta - (1.0, 0.0))
-            hess = (x.T * (q * (1 - q))) @ x / n + l2 * np.eye(2)
-            step = np.linalg.solve(hess, grad)
-            theta -= step
-            if np.max(np.abs(step)) < 1e-8:
-                break
-        a[c], b[c] = theta
+        a[c], b[c] = _fit_logistic(x, y[:, c], prior=(1.0, 0.0), l2=l2, iterations=iterations)
     return a, b
+
+
+def _fit_logistic(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    *,
+    prior: Sequence[float],
+    l2: float,
+    iterations: int = 50,
+) -> NDArray[np.float64]:
+    """Coefficients ``θ`` minimising the mean log-loss of ``sigmoid(x @ θ)`` plus
+    ``l2 · |θ - prior|² / 2``, by Newton steps from ``prior``."""
+    n, d = x.shape
+    prior_ = np.asarray(prior, dtype=np.float64)
+    theta = prior_.copy()
+    for _ in range(iterations):
+        q = 1.0 / (1.0 + np.exp(-(x @ theta)))
+        grad = x.T @ (q - y) / n + l2 * (theta - prior_)
+        hess = (x.T * (q * (1 - q))) @ x / n + l2 * np.eye(d)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return theta
+
+
+def heart_rates(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
+    """Heart rate (bpm, from the median RR interval) of each record of a batch.
+
+    Parameters
+    ----------
+    signals : array_like, shape (n, leads, samples)
+        mV, NaN where unknown (a 3×4 page's unprinted samples, missing leads).
+    fs : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        NaN where fewer than three beats are found (no rate can be told).
+    """
+    from ..data.beats import detect_r_peaks_batch, rhythm_features
+
+    x = np.asarray(signals, dtype=np.float64)
+    rates = [rhythm_features(p, fs=fs)[0] for p in detect_r_peaks_batch(x, fs=fs)]
+    return np.where(np.asarray(rates) > 0, rates, np.nan)
+
+
+def _beyond(heart_rate: NDArray[np.float64], side: str, limit: float) -> NDArray[np.float64]:
+    """1 where the rate lies beyond ``limit`` on ``side`` (``'below'``/``'above'``), else 0
+    (also where it is unknown)."""
+    with np.errstate(invalid="ignore"):
+        hit = heart_rate < limit if side == "below" else heart_rate > limit
+    return np.asarray(hit & np.isfinite(heart_rate), dtype=np.float64)
+
+
+def fit_rate_rule(
+    y_true: ArrayLike,
+    prob: ArrayLike,
+    heart_rate: ArrayLike,
+    labels: Sequence[str],
+    *,
+    l2: float = 1e-3,
+) -> dict[str, dict[str, Any]]:
+    """Fit the rate rule (module docstring, step 4) of each of :data:`RATE_LABELS` in ``labels``.
+
+    Parameters
+    ----------
+    y_true, prob : array_like, shape (n, k)
+        0/1 labels and the ensemble's probabilities, columns in ``labels`` order.
+    heart_rate : array_like, shape (n,)
+        bpm (:func:`heart_rates`), NaN where unknown.
+    labels : sequence of str
+        The columns' label names.
+    l2 : float
+        Ridge penalty pulling ``(a, c, b)`` towards ``(1, 0, 0)``, the probability unchanged.
+
+    Returns
+    -------
+    dict
+        Label → ``{"side", "limit", "coef": [a, c, b]}``; per label the limit of
+        :data:`RATE_LABELS` whose fitted rule has the lowest log-loss. Labels without
+        positive or negative examples are left out.
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(prob, dtype=np.float64)
+    hr = np.asarray(heart_rate, dtype=np.float64).reshape(-1)
+    if y.shape != p.shape or y.ndim != 2 or len(hr) != len(y) or y.shape[1] != len(labels):
+        raise EcgscanError(
+            f"fit_rate_rule needs y_true and prob of shape (n, {len(labels)}) and n heart rates;"
+            f" got {y.shape}, {p.shape}, {hr.shape}"
+        )
+    rule: dict[str, dict[str, Any]] = {}
+    for name, (side, limits) in RATE_LABELS.items():
+        if name not in labels:
+            continue
+        c = list(labels).index(name)
+        if not 0 < y[:, c].sum() < len(y):
+            continue
+        z = _logit(p[:, c])
+        best: tuple[float, float, NDArray[np.float64]] | None = None
+        for limit in limits:
+            x = np.stack([z, _beyond(hr, side, limit), np.ones(len(z))], axis=1)
+            theta = _fit_logistic(x, y[:, c], prior=(1.0, 0.0, 0.0), l2=l2)
+            q = np.clip(1.0 / (1.0 + np.exp(-(x @ theta))), _EPS, 1 - _EPS)
+            loss = float(-np.mean(y[:, c] * np.log(q) + (1 - y[:, c]) * np.log1p(-q)))
+            if best is None or loss < best[0]:
+                best = (loss, limit, theta)
+        assert best is not None
+        rule[name] = {"side": side, "limit": best[1],
+                      "coef": [round(float(t), 6) for t in best[2]]}  # fmt: skip
+    return rule
+
+
+def apply_rate_rule(
+    prob: ArrayLike,
+    heart_rate: ArrayLike,
+    rule: Mapping[str, Mapping[str, Any]],
+    labels: Sequence[str],
+) -> NDArray[np.float64]:
+    """``prob`` (n, k) with the columns of the labels in ``rule`` refined by the rate rule.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rule = {"BRADY": {"side": "below", "limit": 50.0, "coef": [1.0, 3.0, 0.0]}}
+    >>> p = np.array([[0.2], [0.2], [0.2]])
+    >>> apply_rate_rule(p, [45.0, 70.0, np.nan], rule, ["BRADY"]).round(3).ravel().tolist()
+    [0.834, 0.2, 0.2]
+    """
+    out = np.array(prob, dtype=np.float64)
+    hr = np.asarray(heart_rate, dtype=np.float64).reshape(-1)
+    for name, r in rule.items():
+        c = list(labels).index(name)
+        a, k, b = (float(v) for v in r["coef"])
+        z = a * _logit(out[:, c]) + k * _beyond(hr, str(r["side"]), float(r["limit"])) + b
+        out[:, c] = 1.0 / (1.0 + np.exp(-z))
+    return out
 
 
 def apply_platt(prob: ArrayLike, a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
@@ -210,6 +360,16 @@ class EnsembleClassifier:
         self.name = name or str(self.config.get("model", self.path.stem))
         self.exclusive = [tuple(g) for g in self.config.get("exclusive", EXCLUSIVE_LABELS)]
         self.exclusive_by = str(self.config.get("exclusive_by", "probability"))
+        self.rate: dict[str, dict[str, Any]] = {
+            str(k): dict(v) for k, v in self.config.get("rate", {}).items()
+        }
+        unknown = set(self.rate) - set(self.heads["challenge"])
+        if unknown or any(r.get("side") not in ("below", "above") for r in self.rate.values()):
+            raise InputFileError(
+                f"{str(self.path)!r}: its rate rule names unknown labels or sides "
+                f"({', '.join(sorted(unknown)) or 'side'}); refit it with "
+                "`ecgscan train classifier --model ensemble`"
+            )
         self.members: list[SignalClassifier | ImageClassifier] = []
         self.weights: list[float] = []
         self.head_weights: list[dict[str, float]] = []
@@ -265,9 +425,16 @@ class EnsembleClassifier:
         return "+".join(kinds)
 
     def combine_member_probabilities(
-        self, member_probs: Mapping[int, Mapping[str, ArrayLike]]
+        self,
+        member_probs: Mapping[int, Mapping[str, ArrayLike]],
+        heart_rate: ArrayLike | None = None,
     ) -> tuple[dict[str, NDArray[np.float64]], str]:
-        """Calibrate and average raw member probabilities (member index → head → (n, k)).
+        """Calibrate and average raw member probabilities (member index → head → (n, k)),
+        then apply the rate rule.
+
+        ``heart_rate`` (bpm per input, NaN where unknown; :func:`heart_rates` of the records)
+        is required when a signal member is among ``member_probs`` and the ensemble has a rate
+        rule, since its thresholds were chosen after that rule.
 
         Returns the ensemble probabilities per head and the threshold-set key of the members
         given. Used by :meth:`predict` and by benchmarks that cache member outputs.
@@ -283,6 +450,15 @@ class EnsembleClassifier:
                 a, b = self.calibration[i].get(head, (np.ones(p.shape[-1]), np.zeros(p.shape[-1])))
                 cal.append(apply_platt(p, a, b))
             out[head] = combine(cal, [self.head_weight(i, head) for i in used])
+        if self.rate and any(isinstance(self.members[i], SignalClassifier) for i in used):
+            if heart_rate is None:
+                raise EcgscanError(
+                    f"ensemble {self.name!r} needs the records' heart rates (heart_rates()) "
+                    "to apply its rate rule"
+                )
+            out["challenge"] = apply_rate_rule(
+                out["challenge"], heart_rate, self.rate, self.heads["challenge"]
+            )
         return out, self.subset_key(used)
 
     def predict(
@@ -314,16 +490,19 @@ class EnsembleClassifier:
                 f"ensemble {self.name!r} has no member for {have} (members read: "
                 f"{', '.join(sorted(self.inputs))})"
             )
-        probs, key = self.combine_member_probabilities(member_probs)
-        if key not in self.thresholds:
-            raise EcgscanError(f"ensemble {self.name!r} has no thresholds for members {key!r}")
-        thr = with_threshold_override(self.thresholds[key], self.heads["challenge"], thresholds)
         extra: dict[str, Any] = {}
+        rate = None
         first = next((m for m in self.members if isinstance(m, SignalClassifier)), None)
         if record is not None and first is not None:
             prepared = prepare_record(record, fs=first.fs)
+            rate = heart_rates(prepared.signal[None], fs=prepared.fs)
+            bpm = None if np.isnan(rate[0]) else round(float(rate[0]), 1)
             extra = {"missing_leads": prepared.missing_leads,
-                     "resampled_from": prepared.resampled_from}  # fmt: skip
+                     "resampled_from": prepared.resampled_from, "heart_rate": bpm}  # fmt: skip
+        probs, key = self.combine_member_probabilities(member_probs, rate)
+        if key not in self.thresholds:
+            raise EcgscanError(f"ensemble {self.name!r} has no thresholds for members {key!r}")
+        thr = with_threshold_override(self.thresholds[key], self.heads["challenge"], thresholds)
         return make_prediction(
             self.name,
             self.heads,

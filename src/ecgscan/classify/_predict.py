@@ -65,6 +65,9 @@ class Prediction:
         Standard leads absent or entirely NaN in the input (the model still classified it).
     resampled_from : float or None
         The input's sampling frequency when it was resampled to the model's.
+    heart_rate : float or None
+        Heart rate in bpm (median RR interval) measured by the ensemble for its rate rule;
+        None for other models or when fewer than three beats were found.
     model : str
         The model's name.
     members : tuple of str
@@ -79,6 +82,7 @@ class Prediction:
     superclass_probabilities: dict[str, float] = field(default_factory=dict)
     missing_leads: tuple[str, ...] = ()
     resampled_from: float | None = None
+    heart_rate: float | None = None
     model: str = ""
     members: tuple[str, ...] = ()
 
@@ -93,6 +97,7 @@ class Prediction:
             "superclass_probabilities": dict(self.superclass_probabilities),
             "missing_leads": list(self.missing_leads),
             "resampled_from": self.resampled_from,
+            "heart_rate": self.heart_rate,
             "model": self.model,
             "members": list(self.members),
         }

@@ -3,7 +3,8 @@
 A thin layer over :func:`ecgscan.classify.classify`. Paths may be WFDB records (``.hea`` or
 without suffix), ``.csv``/``.json`` records, page images (digitized first) or folders (every
 WFDB record and image inside, recursively). The CSV has ``record,labels`` (labels joined by
-``|``), one probability column per Challenge label, and ``missing_leads``.
+``|``), one probability column per Challenge label, ``missing_leads`` and ``heart_rate`` (bpm,
+as the ensemble measures it for BRADY and TACHY; empty for other models or without beats).
 """
 
 from __future__ import annotations
@@ -93,10 +94,11 @@ def classify_command(
             [pred.record, "|".join(pred.labels)]
             + [f"{pred.probabilities[name]:.4f}" for name in CHALLENGE_LABELS]
             + [" ".join(pred.missing_leads)]
+            + ["" if pred.heart_rate is None else f"{pred.heart_rate:.1f}"]
         )
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["record", "labels", *CHALLENGE_LABELS, "missing_leads"])
+    writer.writerow(["record", "labels", *CHALLENGE_LABELS, "missing_leads", "heart_rate"])
     writer.writerows(rows)
     if output is None:
         typer.echo(buf.getvalue(), nl=False)

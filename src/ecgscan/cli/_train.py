@@ -100,6 +100,12 @@ def train_classifier_command(
     p_digitized: float = typer.Option(
         0.5, "--p-digitized", help="Probability that a record with a copy is replaced by it."
     ),
+    refit_rate: Path | None = typer.Option(
+        None,
+        "--refit-rate",
+        help="Ensemble: refit only the rate rule (BRADY, TACHY) of this ensemble.json on the "
+        "validation folds, keeping everything else.",
+    ),
 ) -> None:
     """Train a classifier on PTB-XL and export ONNX + a model card (or fit the ensemble)."""
     _require_torch()
@@ -132,6 +138,7 @@ def train_classifier_command(
         render_minutes=render_minutes,
         digitized=None if digitized is None else str(digitized),
         p_digitized=p_digitized,
+        refit_rate=None if refit_rate is None else str(refit_rate),
     )
     train_classifier(config, resume=resume, log=typer.echo)
 

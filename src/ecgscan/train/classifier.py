@@ -657,6 +657,9 @@ class TrainConfig:
     # (not further augmented) with probability p_digitized
     digitized: str | None = None
     p_digitized: float = 0.5
+    # the ensemble: refit only the rate rule (and its labels' thresholds) of this ensemble.json,
+    # keeping its members, calibration, weights and other thresholds
+    refit_rate: str | None = None
 
     def check(self) -> None:
         get_model_spec(self.model)
@@ -714,6 +717,14 @@ class TrainConfig:
                 )
             if not 0.0 <= self.p_digitized <= 1.0:
                 raise EcgscanError(f"p_digitized must be in [0, 1], got {self.p_digitized}")
+        if self.refit_rate is not None:
+            if get_model_spec(self.model).input != "ensemble":
+                raise EcgscanError("refit_rate: only an ensemble has a rate rule")
+            if not Path(self.refit_rate).is_file():
+                raise EcgscanError(
+                    f"refit_rate: ensemble file {self.refit_rate!r} not found; give the "
+                    "ensemble.json whose rate rule is refitted"
+                )
 
 
 @dataclass
@@ -1042,6 +1053,8 @@ def train_classifier(
     if kind == "image":
         return _train_image(config, resume=resume, log=log)
     if kind == "ensemble":
+        if config.refit_rate is not None:
+            return refit_ensemble_rate(config, log=log)
         return fit_ensemble_model(config, log=log)
     start, out_dir, ckpt_path = _start_run(config)
 
@@ -1722,9 +1735,11 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
     from ..classify._ensemble import (
         EXCLUSIVE_LABELS,
         apply_platt,
+        apply_rate_rule,
         choose_member_weight,
         combine,
         fit_platt,
+        heart_rates,
     )
     from ..classify._image import page_thumbnail
     from ..classify._predict import ImageClassifier, SignalClassifier, _load_file
@@ -1749,17 +1764,8 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
     y = {"challenge": val.challenge, "superclass": val.superclass}
     has = val.has_superclass
 
-    def run_signal(m: SignalClassifier, sig: NDArray[np.float32]) -> dict[str, NDArray[Any]]:
-        if m.fs != 100.0:
-            raise EcgscanError(f"signal member {m.name!r} reads {m.fs:g} Hz; only 100 Hz is fitted")
-        outs: dict[str, list[NDArray[Any]]] = {h: [] for h in heads}
-        for k in range(0, len(sig), 256):
-            for h, v in zip(m.outputs, m._run(sig[k : k + 256]), strict=True):
-                outs[h].append(v)
-        return {h: np.concatenate(v).astype(np.float64) for h, v in outs.items()}
-
-    raw_clean = {i: run_signal(members[i], val.signals) for i in sig_idx}
-    raw_aug = {i: run_signal(members[i], val_aug) for i in sig_idx}
+    raw_clean = {i: _run_signal_member(members[i], val.signals) for i in sig_idx}
+    raw_aug = {i: _run_signal_member(members[i], val_aug) for i in sig_idx}
     calibration: dict[int, dict[str, tuple[NDArray[Any], NDArray[Any]]]] = {}
     for i in sig_idx:
         calibration[i] = {}
@@ -1808,12 +1814,23 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
                            [head_w[h][i] for i in sig_idx]) for h in heads}  # fmt: skip
 
     ens_clean, ens_aug = signal_mix(raw_clean), signal_mix(raw_aug)
+    report: dict[str, Any] = {"n_val_signals": len(val.ecg_ids)}
+    hr_clean = heart_rates(val.signals, fs=100.0)
+    rate, rate_thr, report["rate"] = _fit_rate_step(
+        val.challenge, ens_clean["challenge"], hr_clean, log
+    )
+    ens_clean["challenge"] = apply_rate_rule(ens_clean["challenge"], hr_clean, rate,
+                                             CHALLENGE_LABELS)  # fmt: skip
+    ens_aug["challenge"] = apply_rate_rule(ens_aug["challenge"],
+                                           heart_rates(val_aug, fs=100.0), rate,
+                                           CHALLENGE_LABELS)  # fmt: skip
     thresholds: dict[str, dict[str, list[float]]] = {}
     both_p = {h: np.concatenate([ens_clean[h], ens_aug[h]]) for h in heads}
     thr_sig = _head_thresholds(y2, both_p, has2)
+    for name, t in rate_thr.items():
+        thr_sig["challenge"][CHALLENGE_LABELS.index(name)] = t
     thresholds["signal"] = _rounded(thr_sig)
 
-    report: dict[str, Any] = {"n_val_signals": len(val.ecg_ids)}
     for name, mix in (("clean", ens_clean), ("augmented", ens_aug)):
         report[f"signal_{name}"] = _aurocs(y, mix, has)
         for rule in (None, "probability", "ratio"):
@@ -1927,6 +1944,7 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
         "thresholds": thresholds,
         "exclusive": [] if exclusive_by == "none" else [list(g) for g in EXCLUSIVE_LABELS],
         "exclusive_by": "probability" if exclusive_by == "none" else exclusive_by,
+        "rate": rate,
         "combination": "weighted mean of Platt-calibrated member probabilities",
         "training": {
             "val_folds": list(config.val_folds),
@@ -1940,6 +1958,98 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
     card = write_ensemble_card(out_dir / "MODEL_CARD_ensemble.md", ens_config)
     log(f"wrote {json_path} and {card} ({minutes:.1f} min)")
     return TrainResult(json_path, card, ens_config, report, minutes)
+
+
+def _run_signal_member(m: Any, sig: NDArray[np.float32]) -> dict[str, NDArray[np.float64]]:
+    """Raw outputs (head → (n, k)) of a 100-Hz signal member on encoded signals, in batches."""
+    if m.fs != 100.0:
+        raise EcgscanError(f"signal member {m.name!r} reads {m.fs:g} Hz; only 100 Hz is fitted")
+    outs: dict[str, list[NDArray[Any]]] = {h: [] for h in m.outputs}
+    for k in range(0, len(sig), 256):
+        for h, v in zip(m.outputs, m._run(sig[k : k + 256]), strict=True):
+            outs[h].append(v)
+    return {h: np.concatenate(v).astype(np.float64) for h, v in outs.items()}
+
+
+def _fit_rate_step(
+    y: NDArray[Any],
+    p: NDArray[np.float64],
+    heart_rate: NDArray[np.float64],
+    log: Callable[[str], None],
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, dict[str, float]]]:
+    """Fit the ensemble's rate rule on the clean validation signals' Challenge labels ``y``,
+    ensemble probabilities ``p`` and heart rates.
+
+    Clean signals only, thresholds included: the rule is about timing, and the distorted
+    copies' time-scale error (up to 8 %) is far larger than a digitizer's, whose time axis
+    comes from the grid. Returns the rule, the rate labels' F1-optimal thresholds, and per
+    rate label the validation F1 before and after (each at its own best threshold).
+    """
+    from ..classify._ensemble import apply_rate_rule, fit_rate_rule
+
+    rule = fit_rate_rule(y, p, heart_rate, CHALLENGE_LABELS)
+    refined = apply_rate_rule(p, heart_rate, rule, CHALLENGE_LABELS)
+    thresholds: dict[str, float] = {}
+    report: dict[str, dict[str, float]] = {}
+    for name, r in rule.items():
+        c = CHALLENGE_LABELS.index(name)
+        f1 = []
+        for q in (p, refined):
+            t = choose_thresholds(y[:, [c]], q[:, [c]])
+            f1.append(float(_f1_per_class(y[:, [c]], q[:, [c]] >= t)[0]))
+        thresholds[name] = round(float(t[0]), 6)
+        report[name] = {"limit": float(r["limit"]), "f1_before": f1[0], "f1_after": f1[1]}
+        log(f"  rate rule {name}: rate {r['side']} {r['limit']:g} bpm, (a, c, b) = "
+            f"{tuple(r['coef'])}; validation F1 {f1[0]:.3f} -> {f1[1]:.3f}")  # fmt: skip
+    return rule, thresholds, report
+
+
+def refit_ensemble_rate(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:
+    """Refit only the rate rule of the ensemble ``config.refit_rate`` on the validation folds.
+
+    Members, calibration, weights and the other labels' thresholds are kept; the rate labels'
+    thresholds are chosen again on the refined probabilities of the clean validation signals
+    (as :func:`fit_ensemble_model` does). For an ensemble whose members' held-out
+    versions, on which it was fitted, are no longer at hand. Writes ``ensemble.json`` and a
+    model card into ``config.output``.
+    """
+    from ..classify._ensemble import EnsembleClassifier, heart_rates
+    from ..classify._predict import SignalClassifier
+
+    start = time.monotonic()
+    assert config.refit_rate is not None
+    ens = EnsembleClassifier(config.refit_rate)
+    out_dir = Path(config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = load_ptbxl_splits(config.ptbxl, folds={"val": config.val_folds}, fs=100.0,
+                               n_samples=config.n_samples, ptbxl_plus=config.ptbxl_plus,
+                               cache_dir=config.cache_dir, limit=config.limit)  # fmt: skip
+    val = splits["val"]
+    used = [i for i, m in enumerate(ens.members)
+            if isinstance(m, SignalClassifier) and ens.weights[i] > 0]  # fmt: skip
+    ens.rate = {}
+    raw = {i: _run_signal_member(ens.members[i], val.signals) for i in used}
+    p = ens.combine_member_probabilities(raw)[0]["challenge"]
+    hr = heart_rates(val.signals, fs=100.0)
+    rule, rate_thr, rate_report = _fit_rate_step(val.challenge, p, hr, log)
+    ens_config = json.loads(json.dumps(ens.config))
+    for key, heads in ens_config["thresholds"].items():
+        if "signal" in key.split("+"):
+            for name, t in rate_thr.items():
+                heads["challenge"][CHALLENGE_LABELS.index(name)] = t
+    ens_config["rate"] = rule
+    ens_config["validation"]["rate"] = rate_report
+    ens_config["training"]["rate_refit"] = {
+        "val_folds": list(config.val_folds),
+        "commit": _git_commit(),
+        "members": "as shipped in the ensemble file",
+    }
+    minutes = (time.monotonic() - start) / 60
+    json_path = out_dir / (get_model_spec(config.model).weights or "ensemble.json")
+    json_path.write_text(json.dumps(ens_config, indent=1))
+    card = write_ensemble_card(out_dir / "MODEL_CARD_ensemble.md", ens_config)
+    log(f"wrote {json_path} and {card} ({minutes:.1f} min)")
+    return TrainResult(json_path, card, ens_config, rate_report, minutes)
 
 
 def write_ensemble_card(path: Path, ens: Mapping[str, Any]) -> Path:
@@ -1981,6 +2091,20 @@ def write_ensemble_card(path: Path, ens: Mapping[str, Any]) -> Path:
             if ens["exclusive"]
             else "4. Acute MI and Old MI are not made exclusive: neither rule (by probability, by "
             "probability-to-threshold ratio) helped on validation."
+        ),
+        *(
+            [
+                "5. rate rule: for "
+                + ", ".join(
+                    f"{n} (rate {r['side']} {r['limit']:g} bpm, (a, c, b) = {tuple(r['coef'])})"
+                    for n, r in ens["rate"].items()
+                )
+                + ", `p'' = sigmoid(a * logit(p) + c * [measured heart rate beyond the limit] "
+                "+ b)`, fitted on validation data before the thresholds; the heart rate is the "
+                "median RR interval of the record (`ecgscan.classify.heart_rates`)."
+            ]
+            if ens.get("rate")
+            else []
         ),
         "",
         f"## Validation (PTB-XL folds {ens['training']['val_folds']})",

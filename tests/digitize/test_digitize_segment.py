@@ -11,6 +11,7 @@ import pytest
 from ecgscan.data.ptbxl import PTBXL
 from ecgscan.digitize import model_path
 from ecgscan.digitize._segment import (
+    blue_ink,
     gate,
     own_row,
     resolve_method,
@@ -244,6 +245,23 @@ def test_dense_12x1_page_at_100_dpi_keeps_its_traces(ptbxl_dir: Path) -> None:
     true = page.mask > 0
     assert true.mean() > 0.04  # denser than the fixed 96th percentile allowed
     assert (prob[true] > 0.5).mean() > 0.8
+
+
+def test_a_blue_pens_traces_are_ink_beside_a_dark_grid_and_black_text(ptbxl_dir: Path) -> None:
+    """A navy trace (23, 40, 106) is lighter in the HSV value channel (106) than the print
+    style's dark major grid lines (71, 51, 60) and its black text: the map kept 2 of the 12
+    rows (robustness benchmark 12x1/150/print, -1.4 dB). Without the blue channel the navy
+    ink is the darkest on the page; black-ink pages keep the value channel."""
+    db = PTBXL(ptbxl_dir)
+    rec = db.record(db.ecg_ids(folds=[9], fs=100)[1], fs=100)
+    page = render_page(rec, layout="12x1", dpi=150, style="print", seed=85)
+    ppm = page.truth["px_per_mm"]["x"]
+    assert blue_ink(page.image, ppm)
+    prob, _ = segment_traces(page.image, px_per_mm=ppm, method="darkness")
+    true = page.mask > 0
+    assert (prob[true] > 0.5).mean() > 0.8
+    black = render_page(rec, layout="12x1", dpi=150, style="print", seed=1)
+    assert not blue_ink(black.image, ppm)
 
 
 # ------------------------------------------------------------------ faint steep strokes

@@ -4,7 +4,8 @@ and which row's trace it is.
 Methods
 -------
 ``'darkness'``
-    Classical: the trace is the darkest, least coloured ink on the page. Darkness relative to
+    Classical: the trace is the darkest, least coloured ink on the page (blue ink counts as
+    dark on pages whose ink is blue, :func:`blue_ink`). Darkness relative to
     the local paper brightness, thresholded between the trace's ink level and the darkest
     background's (:func:`ink_levels`, robust to 1-15 % ink coverage).
 ``'rows'`` (``'auto'`` when the network is installed)
@@ -33,6 +34,7 @@ from numpy.typing import NDArray
 __all__ = [
     "SEGMENTATION_METHODS",
     "TraceMaps",
+    "blue_ink",
     "faint_strokes",
     "gate",
     "ink_levels",
@@ -46,6 +48,31 @@ __all__ = [
 ]
 
 
+def blue_ink(image: NDArray[np.uint8], px_per_mm: float, *, min_share: float = 0.2) -> bool:
+    """Whether the page's dark ink is blue (a blue pen's traces), not black.
+
+    The ink is what is dark in red and green against the local paper (under 0.4 × the
+    brightest red/green within 2 mm: scanner beds, photo backgrounds and the page's tint are
+    their own paper); it is blue when at least ``min_share`` of it is brighter in blue than
+    in red and green by a quarter of the paper's level. Black traces and text give 0-2 %,
+    navy traces 30-50 % (with much black text, a black or blue grid) and more.
+    """
+    import cv2
+
+    step = max(1, int(round(px_per_mm / 3.0)))  # about 3 px/mm: enough for 0.3-mm strokes
+    small = image[::step, ::step].astype(np.float32)
+    rg = np.maximum(small[:, :, 0], small[:, :, 1])
+    k = max(3, int(round(2.0 * px_per_mm / step)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    paper_rg = np.maximum(cv2.dilate(rg, kernel), 1.0)
+    paper_b = np.maximum(cv2.dilate(small[:, :, 2], kernel), 1.0)
+    dark = rg < 0.4 * paper_rg
+    if dark.sum() < 100:
+        return False
+    bluer = small[:, :, 2][dark] / paper_b[dark] - rg[dark] / paper_rg[dark] > 0.25
+    return float(np.mean(bluer)) >= min_share
+
+
 def _dark_map(
     image: NDArray[np.uint8], px_per_mm: float
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_], float, float]:
@@ -53,8 +80,11 @@ def _dark_map(
     levels of the trace and of the darkest background (see :func:`ink_levels`)."""
     import cv2
 
-    # coloured grid lines stay bright in the HSV value channel (max of R, G, B)
-    value = np.maximum(np.maximum(image[:, :, 0], image[:, :, 1]), image[:, :, 2])
+    # coloured grid lines stay bright in the HSV value channel (max of R, G, B); a blue pen's
+    # trace would too (navy ink is as light there as a dark grid line): on pages whose ink is
+    # blue the blue channel is left out (red, pink, orange and green grids stay bright)
+    rg = np.maximum(image[:, :, 0], image[:, :, 1])
+    value = rg if blue_ink(image, px_per_mm) else np.maximum(rg, image[:, :, 2])
     # light smoothing against sensor and JPEG noise (a trace is wider than 0.2 mm), only on
     # noisy pages: it costs sharpness on clean ones
     sub = value[:: max(1, value.shape[0] // 400), :: max(1, value.shape[1] // 400)]

@@ -60,16 +60,18 @@ def blue_ink(image: NDArray[np.uint8], px_per_mm: float, *, min_share: float = 0
     import cv2
 
     step = max(1, int(round(px_per_mm / 3.0)))  # about 3 px/mm: enough for 0.3-mm strokes
-    small = image[::step, ::step].astype(np.float32)
-    rg = np.maximum(small[:, :, 0], small[:, :, 1])
+    small = image[::step, ::step]
+    rg = np.ascontiguousarray(np.maximum(small[:, :, 0], small[:, :, 1]))
+    blue = np.ascontiguousarray(small[:, :, 2])
     k = max(3, int(round(2.0 * px_per_mm / step)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    paper_rg = np.maximum(cv2.dilate(rg, kernel), 1.0)
-    paper_b = np.maximum(cv2.dilate(small[:, :, 2], kernel), 1.0)
-    dark = rg < 0.4 * paper_rg
+    paper_rg = cv2.dilate(rg, kernel)
+    dark = rg.astype(np.float32) < 0.4 * paper_rg
     if dark.sum() < 100:
         return False
-    bluer = small[:, :, 2][dark] / paper_b[dark] - rg[dark] / paper_rg[dark] > 0.25
+    paper_b = cv2.dilate(blue, kernel)[dark].astype(np.float32)
+    bluer = (blue[dark] / np.maximum(paper_b, 1.0)
+             - rg[dark] / np.maximum(paper_rg[dark].astype(np.float32), 1.0)) > 0.25  # fmt: skip
     return float(np.mean(bluer)) >= min_share
 
 

@@ -21,6 +21,7 @@ from ecgscan.digitize._layout import (
     LABEL_NAMES,
     LeadLabel,
     RowGeometry,
+    _strip_evidence,
     assign_leads,
     erase_labels,
     erase_text,
@@ -160,6 +161,41 @@ def test_limb_lead_laws_choose_the_6x2_order_when_labels_cannot_be_read(record) 
     assert assign_leads(6, [2] * 6, traces=_traces(record, _STD_6X2)[:5])[1][0] == ("V1", "V4")
     # flat traces (nothing to test) decide nothing
     assert assign_leads(6, [2] * 6, traces=[np.zeros(480)] * 6)[1][0] == ("V1", "V4")
+
+
+_STD_3X4 = [("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")]
+
+
+def test_rhythm_strips_that_repeat_a_cell_make_six_rows_a_3x4_page(record) -> None:  # type: ignore[no-untyped-def]
+    # six rows, no separators and no names read (a 100-DPI scan): the row count alone says
+    # 6x2; rows that repeat one grid cell each at the same times are rhythm strips
+    strips = [("II",), ("V1",), ("V5",)]
+    rows_3x4 = [*_STD_3X4, *strips]
+    name, rows, _ = assign_leads(6, [1] * 6, traces=_traces(record, rows_3x4))
+    assert (name, rows) == ("3x4+II,V1,V5", rows_3x4)
+    # a 6x2 page's lower rows resemble the upper ones over whole halves, not over one cell:
+    # still 6x2, in whichever order its limb leads obey the laws
+    for grid in (_STD_6X2, _EIK_6X2):
+        assert assign_leads(6, [1] * 6, traces=_traces(record, grid))[1] == grid
+    # the evidence itself: all three strips repeat a cell; strips from another recording
+    # repeat none
+    assert _strip_evidence(_traces(record, rows_3x4), "3x4", 6) == pytest.approx(1.0)
+    other = _traces(synthetic_ecg(fs=500, duration=10, seed=11), strips)
+    assert _strip_evidence(_traces(record, _STD_3X4) + other, "3x4", 6) == 0.0
+
+
+def test_a_scanned_3x4_page_with_three_strips_and_no_names_is_not_read_as_6x2(ptbxl_dir) -> None:  # type: ignore[no-untyped-def]
+    """At 100 DPI the page's separators are lost and no names are printed; at 20 mm/mV the
+    grid rows' traces cross and the limb-lead laws cannot decide: the row count said 6x2
+    (robustness benchmark, -4.1 dB). The strips repeat their grid cells."""
+    from ecgscan.data.ptbxl import PTBXL
+
+    db = PTBXL(ptbxl_dir)
+    rec = db.record(db.ecg_ids(folds=[9], fs=100)[1], fs=100)
+    page = render_page(rec, layout="3x4+II,V1,V5", dpi=100, style="scan", seed=34)
+    res = digitize(page.image, fs=100)
+    assert res.layout.name == "3x4+II,V1,V5"
+    assert [r.leads for r in res.layout.rows] == [*_STD_3X4, ("II",), ("V1",), ("V5",)]
 
 
 def test_row_traces_follow_the_rows_of_a_6x2_page(record) -> None:  # type: ignore[no-untyped-def]

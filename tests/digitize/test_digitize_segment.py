@@ -10,7 +10,9 @@ import pytest
 
 from ecgscan.data.ptbxl import PTBXL
 from ecgscan.digitize import model_path
+from ecgscan.digitize._layout import find_rows
 from ecgscan.digitize._segment import (
+    blue_ink,
     gate,
     own_row,
     resolve_method,
@@ -244,6 +246,44 @@ def test_dense_12x1_page_at_100_dpi_keeps_its_traces(ptbxl_dir: Path) -> None:
     true = page.mask > 0
     assert true.mean() > 0.04  # denser than the fixed 96th percentile allowed
     assert (prob[true] > 0.5).mean() > 0.8
+
+
+def test_a_blue_pens_traces_are_ink_beside_a_dark_grid_and_black_text(ptbxl_dir: Path) -> None:
+    """A navy trace (23, 40, 106) is lighter in the HSV value channel (106) than the print
+    style's dark major grid lines (71, 51, 60) and its black text: the map kept 2 of the 12
+    rows (robustness benchmark 12x1/150/print, -1.4 dB). Without the blue channel the navy
+    ink is the darkest on the page; black-ink pages keep the value channel."""
+    db = PTBXL(ptbxl_dir)
+    rec = db.record(db.ecg_ids(folds=[9], fs=100)[1], fs=100)
+    page = render_page(rec, layout="12x1", dpi=150, style="print", seed=85)
+    ppm = page.truth["px_per_mm"]["x"]
+    assert blue_ink(page.image, ppm)
+    prob, _ = segment_traces(page.image, px_per_mm=ppm, method="darkness")
+    true = page.mask > 0
+    assert (prob[true] > 0.5).mean() > 0.8
+    black = render_page(rec, layout="12x1", dpi=150, style="print", seed=1)
+    assert not blue_ink(black.image, ppm)
+
+
+def test_a_dark_printed_grid_stays_out_of_the_trace_map(ptbxl_dir: Path) -> None:
+    """Major grid lines printed dark grey (0.63 against the traces' 0.76) cover 4 % of the
+    page and lift its 96th percentile to 0.82 × the traces' darkness, where it is blended
+    with the darkness away from the traces' ink, which left the grid lines out too (0.10):
+    the threshold fell into the grid, its lines read as ink, and header text on them made
+    two extra rows (PTB-XL 10534 rendered as 3x4+II: read as 6x2). The columns' median
+    darkness finds the grid's lines."""
+    db = PTBXL(ptbxl_dir)
+    page = render_page(db.record(10534, fs=100), layout="3x4+II", dpi=200, style="random",
+                       seed=10534)  # fmt: skip
+    ppm = page.truth["px_per_mm"]["x"]
+    prob, _ = segment_traces(page.image, px_per_mm=ppm, method="darkness")
+    true = page.mask > 0  # (the trace's anti-aliased rim included: 85 % of it read before)
+    assert (prob[true] > 0.5).mean() > 0.6
+    assert (prob[~true] > 0.5).mean() < 0.01  # the grid and the paper: 2.6 % before
+    rows = find_rows(prob, px_per_mm=ppm)
+    baselines = sorted(r["baseline_y"] for r in page.truth["rows"])
+    assert len(rows) == 4
+    assert all(abs(r.center - b) < 3 * ppm for r, b in zip(rows, baselines, strict=True))
 
 
 # ------------------------------------------------------------------ faint steep strokes

@@ -540,6 +540,63 @@ def _limb_consistency(traces: list[NDArray[np.float64]], base: str, n_rows: int)
     return float(min(per_column)) if per_column else float("nan")
 
 
+def _match_db(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    """How alike two rough trace pieces are: their power over their difference's (dB), each
+    piece's median removed; NaN when fewer than half their points are both traced."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < max(10, 0.5 * a.size):
+        return float("nan")
+    x, y = a[ok] - np.median(a[ok]), b[ok] - np.median(b[ok])
+    power, err = float(np.sum(x**2)), float(np.sum((x - y) ** 2))
+    return 10 * np.log10(max(power, 1e-9) / max(err, 1e-9))
+
+
+def _strip_evidence(
+    traces: list[NDArray[np.float64]], base: str, n_rows: int, *, min_db: float = 5.0,
+    contrast: float = 3.0,
+) -> float:  # fmt: skip
+    """How clearly the rows a layout leaves below its lead grid are rhythm strips (0 … 1).
+
+    A rhythm strip repeats, at the same times, the lead one of the grid's cells prints: over
+    that cell's span its rough trace matches the cell's (``min_db`` dB or better) and not the
+    neighbouring cells of the same row (``contrast`` dB less alike), which print other leads.
+    The rows of a 6×2 page taken as a 3×4 grid with three strips fail the contrast: a
+    lead that resembles a 6×2 row's lead over one quarter of the page (aVL and I, V4 and V3)
+    resembles it over the next quarter as well, the same two leads printed there. This tells
+    3×4 pages with three rhythm strips from 6×2 pages when neither separators nor names can
+    be read. Returns the share of the strips that repeat a cell, less a third, times 1.5
+    (0 for one strip in three, 1 for all; 0 without strips).
+    """
+    grid: tuple[tuple[str, ...], ...] = LAYOUTS[base]["grid"]  # type: ignore[assignment]
+    n_main = len(grid)
+    if n_rows <= n_main or len(traces) != n_rows:
+        return 0.0
+    size = traces[0].size
+
+    def cell(trace: NDArray[np.float64], c: int, n: int) -> NDArray[np.float64]:
+        lo, hi = c * size // n, (c + 1) * size // n
+        return trace[lo + (hi - lo) // 10 : hi - (hi - lo) // 20]
+
+    repeats = 0
+    for strip in traces[n_main:]:
+        best, best_contrast = -np.inf, -np.inf
+        for names, row in zip(grid, traces[:n_main], strict=True):
+            n = len(names)
+            if n < 2:
+                continue
+            for c in range(n):
+                m = _match_db(cell(strip, c, n), cell(row, c, n))
+                if not np.isfinite(m) or m <= best:
+                    continue
+                beside = [_match_db(cell(strip, d, n), cell(row, d, n)) for d in (c - 1, c + 1)
+                          if 0 <= d < n]  # fmt: skip
+                best = m
+                best_contrast = m - max((b for b in beside if np.isfinite(b)), default=m)
+        repeats += best >= min_db and best_contrast >= contrast
+    share = repeats / (n_rows - n_main)
+    return float(max(0.0, share - 1.0 / 3.0) * 1.5)
+
+
 def _hypotheses(n_rows: int, columns: list[int]) -> list[str]:
     """Base layouts, the one the rows and the separators counted in them suggest first.
 
@@ -741,7 +798,10 @@ def assign_leads(
         gains label evidence from how well its limb-lead cells obey Einthoven's and
         Goldberger's laws (each limb lead predicted from two others of its column): 0 up to
         3 dB, rising to 1.0 at 7 dB. It decides when the labels cannot be read (low
-        resolution, faint or missing names) but does not overrule labels read well.
+        resolution, faint or missing names) but does not overrule labels read well. A
+        layout with rhythm strips gains up to 1.0 more when the rows below its grid repeat
+        one of the grid's cells each (:func:`_strip_evidence`): six rows without separators
+        or names are a 3×4 page with three strips rather than 6×2.
     min_score : float
         Similarity a rhythm strip's label needs to name it.
 
@@ -773,6 +833,8 @@ def assign_leads(
                 law = _limb_consistency(traces, c, n_rows)
                 if np.isfinite(law):
                     scores[c] += float(np.clip((law - 3.0) / 4.0, 0.0, 1.0))
+                # rows below the grid that repeat one of its cells are rhythm strips
+                scores[c] += _strip_evidence(traces, c, n_rows)
         if labels is not None or traces is not None:
             top = max(scores.values())
             base = next(c for c in candidates if scores[c] > top - 0.3)

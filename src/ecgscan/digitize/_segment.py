@@ -4,7 +4,8 @@ and which row's trace it is.
 Methods
 -------
 ``'darkness'``
-    Classical: the trace is the darkest, least coloured ink on the page. Darkness relative to
+    Classical: the trace is the darkest, least coloured ink on the page (blue ink counts as
+    dark on pages whose ink is blue, :func:`blue_ink`). Darkness relative to
     the local paper brightness, thresholded between the trace's ink level and the darkest
     background's (:func:`ink_levels`, robust to 1-15 % ink coverage).
 ``'rows'`` (``'auto'`` when the network is installed)
@@ -33,6 +34,7 @@ from numpy.typing import NDArray
 __all__ = [
     "SEGMENTATION_METHODS",
     "TraceMaps",
+    "blue_ink",
     "faint_strokes",
     "gate",
     "ink_levels",
@@ -46,6 +48,33 @@ __all__ = [
 ]
 
 
+def blue_ink(image: NDArray[np.uint8], px_per_mm: float, *, min_share: float = 0.2) -> bool:
+    """Whether the page's dark ink is blue (a blue pen's traces), not black.
+
+    The ink is what is dark in red and green against the local paper (under 0.4 × the
+    brightest red/green within 2 mm: scanner beds, photo backgrounds and the page's tint are
+    their own paper); it is blue when at least ``min_share`` of it is brighter in blue than
+    in red and green by a quarter of the paper's level. Black traces and text give 0-2 %,
+    navy traces 30-50 % (with much black text, a black or blue grid) and more.
+    """
+    import cv2
+
+    step = max(1, int(round(px_per_mm / 3.0)))  # about 3 px/mm: enough for 0.3-mm strokes
+    small = image[::step, ::step]
+    rg = np.ascontiguousarray(np.maximum(small[:, :, 0], small[:, :, 1]))
+    blue = np.ascontiguousarray(small[:, :, 2])
+    k = max(3, int(round(2.0 * px_per_mm / step)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    paper_rg = cv2.dilate(rg, kernel)
+    dark = rg.astype(np.float32) < 0.4 * paper_rg
+    if dark.sum() < 100:
+        return False
+    paper_b = cv2.dilate(blue, kernel)[dark].astype(np.float32)
+    bluer = (blue[dark] / np.maximum(paper_b, 1.0)
+             - rg[dark] / np.maximum(paper_rg[dark].astype(np.float32), 1.0)) > 0.25  # fmt: skip
+    return float(np.mean(bluer)) >= min_share
+
+
 def _dark_map(
     image: NDArray[np.uint8], px_per_mm: float
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_], float, float]:
@@ -53,8 +82,11 @@ def _dark_map(
     levels of the trace and of the darkest background (see :func:`ink_levels`)."""
     import cv2
 
-    # coloured grid lines stay bright in the HSV value channel (max of R, G, B)
-    value = np.maximum(np.maximum(image[:, :, 0], image[:, :, 1]), image[:, :, 2])
+    # coloured grid lines stay bright in the HSV value channel (max of R, G, B); a blue pen's
+    # trace would too (navy ink is as light there as a dark grid line): on pages whose ink is
+    # blue the blue channel is left out (red, pink, orange and green grids stay bright)
+    rg = np.maximum(image[:, :, 0], image[:, :, 1])
+    value = rg if blue_ink(image, px_per_mm) else np.maximum(rg, image[:, :, 2])
     # light smoothing against sensor and JPEG noise (a trace is wider than 0.2 mm), only on
     # noisy pages: it costs sharpness on clean ones
     sub = value[:: max(1, value.shape[0] // 400), :: max(1, value.shape[1] // 400)]
@@ -112,6 +144,10 @@ def ink_levels(
         0.5 mm from ink at least 0.8 × ``trace`` dark takes its place (the grid's darkest
         lines whatever the ink coverage): fully when the 96th percentile is 0.9 × ``trace``
         or more, in proportion from 0.8 × ``trace`` up (a dark printed grid can reach 0.75 ×).
+        That far level is at least the darkness of the grid's darkest lines as the columns
+        show them (the 98th percentile of the columns' median darkness: a vertical grid
+        line is dark over most of its column, a trace over none): a dark grid's lines at
+        0.8 × ``trace`` or more fall in the traces' core and were left out of it too.
     """
     import cv2
 
@@ -132,6 +168,18 @@ def ink_levels(
     core = cv2.dilate((dark >= 0.8 * trace).astype(np.uint8), np.ones((k, k), np.uint8))
     rest = dark[sheet & ~core.astype(bool)]
     far = float(np.percentile(rest, 98.0)) if rest.size >= 100 else 0.0
+    # a dark grid's major lines are 0.8 × the trace's darkness or more too, and fall in the
+    # core left out above: they are found as the columns dark over most of their length
+    # (no trace is), the 98th percentile of the columns' median darkness
+    # (on rows about 1/3 mm apart, each column contiguous: a median over the full page
+    # costs more than the rest of the map)
+    step = max(1, int(round(px_per_mm / 3.0)))
+    cols = sheet.mean(axis=0) > 0.5
+    if cols.sum() >= 50:
+        by_col = np.ascontiguousarray(np.where(sheet[::step], dark[::step], np.float32(0.0)).T)
+        half = by_col.shape[1] // 2
+        lines = np.partition(by_col[cols], half, axis=1)[:, half]
+        far = max(far, float(np.percentile(lines, 98.0)))
     return trace, min(trace, (1.0 - share) * p96 + share * far)
 
 

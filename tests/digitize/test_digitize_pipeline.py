@@ -17,7 +17,13 @@ import pytest
 
 from ecgscan.data.synthetic import synthetic_ecg
 from ecgscan.digitize import digitize
-from ecgscan.digitize._calibration import Pulse, calibrate, find_end_pulse, find_pulse
+from ecgscan.digitize._calibration import (
+    Pulse,
+    calibrate,
+    find_end_pulse,
+    find_pulse,
+    refine_fall,
+)
 from ecgscan.digitize._pipeline import (
     _align_strips,
     _column_shifts,
@@ -445,3 +451,23 @@ def test_samples_before_the_first_traced_column_are_unknown_not_extrapolated() -
         assert 10 < first <= 10 + 30  # after the 20-ms lead-in; at most 1.5 mm left out
         d = est - ref - np.median(est[ok] - ref[ok])
         assert np.max(np.abs(d[first : first + 20])) < 0.15
+
+
+@pytest.mark.parametrize("x", [50.0, 50.3, 50.55, 50.8])
+def test_falling_edge_from_the_grey_levels(x: float) -> None:
+    """A crisp stroke's anti-aliased edges are fainter than grid lines, so the darkness map
+    keeps only its solid columns and their centroid misses the stroke's centre by up to a
+    quarter of a pixel; the grey levels give it to a few hundredths, also where the trace
+    leaves the stroke on some of its rows. A step pulse's ``x_fall`` is left alone."""
+    import cv2
+
+    img = np.full((120, 120, 3), 250, np.uint8)
+    cv2.line(img, (int(x * 16), 20 * 16), (int(x * 16), 100 * 16), (30, 30, 30), 3,
+             cv2.LINE_AA, 4)  # fmt: skip
+    pulse = Pulse(x_rise=10.0, x_fall=float(round(x)), y_top=20.0, y_base=100.0)
+    assert refine_fall(img, pulse, thickness=3.0).x_fall == pytest.approx(x, abs=0.05)
+    # the trace leaves the stroke on a few of its middle rows
+    cv2.line(img, (int(x * 16), 60 * 16), (100 * 16, 52 * 16), (30, 30, 30), 2, cv2.LINE_AA, 4)
+    assert refine_fall(img, pulse, thickness=3.0).x_fall == pytest.approx(x, abs=0.05)
+    step = Pulse(x_rise=10.0, x_fall=float(round(x)), y_top=20.0, y_base=100.0, shape="step")
+    assert refine_fall(img, step, thickness=3.0) == step

@@ -18,7 +18,15 @@ from ._layout import _longest_run
 from ._result import _CHEST_LEADS, Calibration
 from ._text import PrintedCalibration
 
-__all__ = ["Pulse", "calibrate", "find_end_pulse", "find_pulse", "settle_gains", "zero_line"]
+__all__ = [
+    "Pulse",
+    "calibrate",
+    "find_end_pulse",
+    "find_pulse",
+    "refine_fall",
+    "settle_gains",
+    "zero_line",
+]
 
 _GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)
 _SPEEDS = (12.5, 25.0, 50.0)
@@ -100,6 +108,54 @@ def _stroke_centre(
         return fallback
     centre = _first_run_centroid(prob[r0:r1, c0:c1].astype(np.float64).mean(axis=0))
     return fallback if centre is None else c0 + centre
+
+
+def refine_fall(image: NDArray[np.uint8], pulse: Pulse, *, thickness: float) -> Pulse:
+    """``pulse`` with its falling edge's x measured on the image's grey levels.
+
+    The darkness map saturates a crisp stroke's core and drops its anti-aliased edges (their
+    ink is fainter than the grid lines), so on a clean page the stroke's centroid there is
+    the centre of its solid columns, up to a quarter of a pixel off (ECG-Image-Kit, 200 DPI:
+    118.0 where it is drawn at 118.21; at 500 Hz a sample is 0.39 px, and a 0.2-sample
+    error costs a few dB). Here each row of the stroke's middle half gives the centroid of
+    its grey darkness (relative to that row's paper) over its own contiguous run of ink; the
+    median over the rows leaves out rows where the trace touches the stroke. The pulse is
+    kept as it is when fewer than three rows give a centroid (a stroke lost in noise or
+    merged with its neighbours) or the centroid moves by more than a pixel. Only square
+    pulses' falling edges are measured (a step's ``x_fall`` is where its top ends).
+    """
+    if pulse.shape != "square":
+        return pulse
+    h = pulse.y_base - pulse.y_top
+    r0 = max(0, int(np.ceil(pulse.y_top + h / 4)))
+    r1 = min(image.shape[0], int(np.floor(pulse.y_base - h / 4)) + 1)
+    half = int(np.ceil(1.5 * thickness)) + 1
+    c = int(round(pulse.x_fall))
+    c0, c1 = max(0, c - half), min(image.shape[1], c + half + 1)
+    if r1 - r0 < 3 or c1 - c0 < 3:
+        return pulse
+    win = image[r0:r1, c0:c1].astype(np.float64)
+    grey = win.max(axis=2) if win.ndim == 3 else win  # the value channel, as the map's
+    paper = np.percentile(grey, 95, axis=1, keepdims=True)
+    dark = np.clip(1.0 - grey / np.maximum(paper, 1.0), 0.0, 1.0)
+    centres = []
+    for d in dark - np.minimum(dark[:, :1], dark[:, -1:]):
+        peak = int(np.argmax(d))
+        if d[peak] < 0.3:
+            continue  # no stroke on this row
+        lo = hi = peak
+        while lo > 0 and d[lo - 1] > 0.02:
+            lo -= 1
+        while hi < d.size - 1 and d[hi + 1] > 0.02:
+            hi += 1
+        if lo == 0 or hi == d.size - 1:
+            continue  # the ink runs out of the window: not the stroke alone
+        run = d[lo : hi + 1]
+        centres.append(lo + float(np.dot(run, np.arange(run.size)) / run.sum()))
+    if len(centres) < 3:
+        return pulse
+    x = c0 + float(np.median(centres))
+    return replace(pulse, x_fall=x) if abs(x - pulse.x_fall) <= 1.0 else pulse
 
 
 def find_pulse(

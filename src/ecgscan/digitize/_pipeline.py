@@ -17,6 +17,7 @@ from ._calibration import (
     calibrate,
     find_end_pulse,
     find_pulse,
+    refine_fall,
     settle_gains,
     zero_line,
 )
@@ -146,6 +147,30 @@ def _count_columns(
     fifths = sum(separator_columns(prob, x=t0 + f * length_px, baseline=baseline, px_per_mm=ppm)
                  is not None for f in (0.2, 0.4, 0.6, 0.8))  # fmt: skip
     return 5 if fifths >= 3 else 1
+
+
+#: Samples by which a trace that leaves from a pulse's falling edge began before the edge's
+#: centre. A plotter that draws the pulse from samples at the record's rate (ECG-Image-Kit:
+#: two samples at 0, 0.2 s at 1 mV, two at 0) draws its falling edge between the last high
+#: sample and the next, 1.5 samples after the trace's first one (the pulse's 0.2 s and the
+#: trace start together). Where that first stretch of trace shows inside the pulse
+#: (:func:`_trace_before_fall`, 100 Hz pages at 200 DPI) it lies 1.50 samples before the
+#: edge's centre on every ECG-Image-Kit page; on photos, 100-DPI and 500-Hz pages it hides
+#: under the edge, which put those rows 1.5 samples early. On 500-Hz pages, whose samples'
+#: columns the drawing's bends cannot pin, that cost the Challenge's whole-sample alignment
+#: up to 4 dB (D_augment 00127: 20.9 -> 24.8 dB; clean pages 0.3-0.4 dB, with the edge
+#: measured on the grey levels, :func:`~._calibration.refine_fall`).
+_FALL_LAG = 1.5
+
+#: Sample spacing (px) from which :func:`phase_costs` places the samples by the drawing's
+#: bends. From there the lag is not applied: where the bends pin the samples it would only
+#: change which whole sample comes first, and exactly timed, the first samples of columns
+#: 2-4 on 100-DPI ECG-Image-Kit pages touch the previous lead's last stroke (aVR, aVL, aVF
+#: of C_res100 01364 fell from 21.7, 13.9, 21.0 to 7-8 dB); where they are too blurred to
+#: pin (photos) the lag was a toss-up per page (G_photo +1.8 to -1.6 dB), and on our own
+#: renders at 100 Hz, whose printers draw a foot after the pulse that was not always seen,
+#: it cost up to 3 dB.
+_MIN_PINNED_STEP = 0.75
 
 
 def _trace_before_fall(
@@ -775,16 +800,30 @@ def digitize(
         for p in pulses
     ]
     # a trace joined to the pulse's foot (no gap) starts where the row's end says
+    bare = []  # rows whose trace leaves from the pulse's falling edge itself
     for i, (r, p) in enumerate(zip(rows, pulses, strict=True)):
         if p is not None and p.shape == "square" and owns[i] == p.x_fall:
             alt = _foot_origin(prob, p, x_last=float(r.x_last), px_per_s=px_per_s,
                                thickness=thickness, ppm=grid.px_per_mm_x)  # fmt: skip
             owns[i] = alt if alt is not None else owns[i]
+        if p is not None:
+            bare.append(owns[i] == p.x_fall)
     origins, row_falls, on_axis = _row_origins(
         [r.center for r in rows], pulses, owns,
         [float(r.x_first) for r in rows],
         ppm=grid.px_per_mm_x,
     )  # fmt: skip
+    # where every row's trace leaves from its pulse's falling edge and the samples are too
+    # close for the drawing's bends to place them (:func:`phase_costs`), the trace began
+    # _FALL_LAG samples before the edge's centre, measured on the grey levels
+    if bare and all(bare) and px_per_s / fs < _MIN_PINNED_STEP:
+        pulses = [refine_fall(img, p, thickness=thickness) if p is not None else None
+                  for p in pulses]  # fmt: skip
+        owns = [None if p is None else p.x_fall - _FALL_LAG * px_per_s / fs for p in pulses]
+        origins, row_falls, on_axis = _row_origins(
+            [r.center for r in rows], pulses, owns, [float(r.x_first) for r in rows],
+            ppm=grid.px_per_mm_x,
+        )  # fmt: skip
     lengths = [max(float(r.x_last) - t0, 1.0) for r, t0 in zip(rows, origins, strict=True)]
     columns = []
     # a row whose trace reaches the image's right edge was cut off there

@@ -1,7 +1,7 @@
 """Pipeline: every row on the page's one time axis (rows moved against the grid put back by
 the column separators, rhythm strips onto their grid segment's times), calibration pulses cut
 by the page's left edge recognised (never read as signal, also with a bent falling edge), step
-pulses (no falling edge) and pulses printed after the traces.
+pulses (no falling edge, also drawn over the traces' start) and pulses printed after the traces.
 
 Pages are drawn by our renderer from a synthetic record whose limb leads obey Einthoven's law
 exactly (no ../shared needed); the pulse finder and the row origins are also checked on
@@ -471,3 +471,41 @@ def test_falling_edge_from_the_grey_levels(x: float) -> None:
     assert refine_fall(img, pulse, thickness=3.0).x_fall == pytest.approx(x, abs=0.05)
     step = Pulse(x_rise=10.0, x_fall=float(round(x)), y_top=20.0, y_base=100.0, shape="step")
     assert refine_fall(img, step, thickness=3.0) == step
+
+
+def test_a_trace_that_starts_under_a_step_pulses_top_starts_there() -> None:
+    # a step pulse pushed against the trace (short lead-in): the trace begins below the top,
+    # 2 mm before its end, with the row's name printed under the top too; in a 12x1 stack
+    # the next row's pulse top lies 5 mm below the baseline and the trace dips onto it
+    prob = _ink()
+    prob[148:151, 8:22] = 1.0  # 2 mm flat at the baseline
+    prob[89:151, 20:23] = 1.0  # the rise
+    prob[89:92, 20:51] = 1.0  # the top, ending at x = 50 (no falling edge)
+    prob[178:181, 20:51] = 1.0  # the next row's pulse top, from its rise on
+    prob[148:151, 38:400] = 1.0  # the trace, from x = 38 on
+    prob[150:181, 60:63] = 1.0  # an S wave down onto the next row's pulse top
+    prob[100:116, 40:42] = 1.0  # "I" under the top
+    pulse = find_pulse(prob, baseline=149.5, x_first=8, px_per_mm=_PPM, thickness=3.0)
+    assert pulse is not None and pulse.shape == "step"
+    # was the top's end, then the next row's top (its first column after the rise)
+    assert _trace_origin(prob, pulse, thickness=3.0, ppm=_PPM) == pytest.approx(39.0)
+
+
+def test_a_page_whose_step_pulses_overlap_the_traces_starts_on_time(  # type: ignore[no-untyped-def]
+    record,
+) -> None:
+    # a 6-mm lead-in leaves no room for the 7-mm step pulse: the renderer pushes it against
+    # the left margin and the traces start 1.5 mm (0.06 s) before its top ends (PTB-XL
+    # 10534 in the random style: 90 ms late, 0.6 dB)
+    page = render_page(record, layout="3x4+II", dpi=200, style="clean", seed=2, lead_in=6.0,
+                       calibration_shape="step")  # fmt: skip
+    cal, first = page.truth["calibration"][0], page.truth["leads"][0]
+    assert cal["shape"] == "step" and first["x_start"] < cal["bbox"][2] - 1.0 * 200 / 25.4
+    res = digitize(page.image, fs=500)
+    assert res.layout.name == "3x4+II"
+    # px (was 19 px late, 0.1 s: the rows started at the top's end)
+    assert all(abs(r.x_start - first["x_start"]) < 2.0 for r in res.layout.rows)
+    for lead in ("I", "II", "III"):
+        lag, err = _lag_and_error(page.reference, res.record, lead)
+        assert 9 <= lag <= 11  # the 20-ms lead-in, on time
+        assert err < 0.15

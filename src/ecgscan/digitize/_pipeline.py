@@ -203,6 +203,48 @@ def _trace_before_fall(
     return float(x_lo + first) + (thickness - 1) / 2.0
 
 
+def _trace_under_step(
+    prob: NDArray[np.float32], pulse: Pulse, *, thickness: float, ppm: float
+) -> float | None:
+    """Where the trace starts when it starts under a step pulse's top, before the top ends.
+
+    A step pulse (rise and held top, no falling edge) leaves the paper below its top open,
+    and a printer short of left margin draws it over the row's first samples: the trace
+    then begins between the rise and the top's end (rendered pages whose pulse is pushed
+    right against the trace, PTB-XL 10534: 2.4 mm, 9 samples, before the top's end). Ink
+    below the top (its stroke's rows left out, and character-sized marks such as the row's
+    printed name, :func:`_without_characters`) that runs unbroken from there past the top's
+    end for 2 mm is the trace; its left end (plus half a line) is the time origin. None when
+    the trace does not reach under the top.
+    """
+    t = int(np.ceil(thickness))
+    x_lo = int(np.ceil(pulse.x_rise + thickness)) + 1  # right of the rising stroke
+    x_end = int(np.ceil(pulse.x_fall + thickness))  # the top's end, its cap included
+    x1 = min(prob.shape[1], int(pulse.x_fall + 15 * ppm))
+    y0 = max(0, int(pulse.y_base - 12 * ppm))
+    y1 = min(prob.shape[0], int(pulse.y_base + 8 * ppm))
+    if x_end - x_lo < 2 or x1 - x_end < 2 * ppm or y1 <= y0:
+        return None
+    ink: NDArray[np.bool_] = np.asarray(prob[y0:y1, x_lo:x1] > 0.5)
+    top = int(round(pulse.y_top)) - y0
+    ink[max(0, top - t - 1) : max(0, top + t + 2), : x_end - x_lo + 1] = False
+    # the top strokes of the rows' other step pulses (stacked close, 12x1) begin at their
+    # rise too: a stroke from the window's first column on is one, not the trace (which
+    # may dip onto it and would join it to the window's start)
+    for y in np.flatnonzero(ink[:, 0]):
+        gap = np.flatnonzero(~ink[y, : x_end - x_lo + 1])
+        ink[y, : int(gap[0]) if gap.size else x_end - x_lo + 1] = False
+    cols = np.asarray(_without_characters(ink, baseline=pulse.y_base - y0, ppm=ppm))
+    end = x_end - x_lo
+    if not cols[end : end + int(2 * ppm)].all():
+        return None  # no trace running on from under the top's end
+    empty = np.flatnonzero(~cols[:end])
+    first = int(empty[-1]) + 1 if empty.size else 0
+    if end - first < 2:
+        return None  # the trace starts at or after the top's end
+    return float(x_lo + first) + (thickness - 1) / 2.0
+
+
 def _without_characters(
     ink: NDArray[np.bool_], *, baseline: float, ppm: float
 ) -> NDArray[np.bool_]:
@@ -233,11 +275,15 @@ def _trace_origin(
     column of ink after it (plus half a line); otherwise it is the falling edge (faded or
     wrinkled ink must not move the origin). The row's printed name often sits in that gap,
     below or above the baseline: such marks are not the trace (:func:`_without_characters`).
-    A step pulse (no falling edge, :class:`Pulse`) is always followed by a gap: its trace
-    starts at the first ink after the top's end, faded or not.
+    A step pulse (no falling edge, :class:`Pulse`) leaves the paper below its top open: its
+    trace starts under the top when the printer had no room for the pulse before it
+    (:func:`_trace_under_step`), else at the first ink after the top's end, faded or not.
     """
     step = pulse.shape == "step"
-    early = None if step else _trace_before_fall(prob, pulse, thickness=thickness, ppm=ppm)
+    if step:
+        early = _trace_under_step(prob, pulse, thickness=thickness, ppm=ppm)
+    else:
+        early = _trace_before_fall(prob, pulse, thickness=thickness, ppm=ppm)
     if early is not None:
         return early
     x0 = int(np.ceil(pulse.x_fall + thickness + 1))
@@ -881,12 +927,15 @@ def digitize(
     traces: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
     layout_rows = []
     traced: list[_TracedRow] = []
+    steps = any(q is not None and q.shape == "step" for q in pulses)
     for r, p, t0, fall, dur, leads in zip(rows, pulses, origins, row_falls, durations, row_leads,
                                           strict=True):  # fmt: skip
         # start right after the pulse's falling edge when the trace begins there (rows share
         # it even where it was missed); at the trace's own first column after a gap
         if fall is None:
             x_start = int(t0)
+        elif steps and t0 < fall:  # under a step pulse's top: the paper below it is open
+            x_start = int(np.floor(t0 - thickness))
         elif -0.5 < fall - t0 < 3 * grid.px_per_mm_x + 0.5:  # at the fall or just before it
             x_start = int(np.ceil(fall + thickness + 1))
         else:

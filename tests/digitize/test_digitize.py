@@ -338,7 +338,9 @@ def test_samples_hidden_by_a_100_dpi_separator_bar_are_unknown() -> None:
         # each within a few samples of its time (30 ms: 100 DPI is 10 ms a pixel)
         err = np.min([np.abs(e[ends] - r[np.clip(ends + s, lo, hi)]) for s in range(-15, 16)], 0)
         assert np.nanmax(err) < 0.1, (name, err.max())
-    assert mean_snr(challenge_snr(ref, est)) > 20.5
+    # (21.3 dB with the darkness map's narrower ink ramp; 20.2 with the wider one, which
+    # gains on the 100-Hz pages of this category: see _segment._darkness)
+    assert mean_snr(challenge_snr(ref, est)) > 19.8
 
 
 def _timing_error(ref: np.ndarray, est: np.ndarray, fs: float, lead_in: float = 0.02) -> float:
@@ -387,3 +389,14 @@ def test_pinned_samples_keep_the_falling_edges_first_sample() -> None:
     snr = challenge_snr(ref, est)
     assert min(snr["aVR"], snr["aVF"]) > 18.0, snr
     assert mean_snr(snr) > 21.0
+
+
+def test_soft_ink_ramp_keeps_sub_pixel_edges_of_a_100_dpi_page() -> None:
+    """The darkness map's ramp is wide enough that pixels a stroke covers in part keep
+    fractional values: the column runs' edges (and the drawing fitted to them) move by
+    fractions of a pixel. With a ramp a quarter of the ink's contrast wide this 100-DPI page
+    (100-Hz reference: a sample per pixel) scored 22.7 dB; 28.3 with the wider one."""
+    folder = shared_path("images", "eik-dev", "C_res100")
+    ref = Record.from_wfdb(folder / "00520_lr")
+    est = digitize(folder / "00520_lr-0.png", fs=100).record
+    assert mean_snr(challenge_snr(ref, est)) > 26.0

@@ -24,9 +24,9 @@ from ecgscan.classify._ensemble import (
     combine,
     fit_platt,
     fit_rate_rule,
-    heart_rates,
 )
 from ecgscan.data import Record
+from ecgscan.data.beats import heart_rates
 from ecgscan.data.labels import CHALLENGE_LABELS
 from ecgscan.data.ptbxl import PTBXL
 from ecgscan.errors import EcgscanError

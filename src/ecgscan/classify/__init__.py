@@ -13,7 +13,8 @@ in :mod:`ecgscan.train.classifier` (``ecgscan train classifier``).
 """
 
 from .._callable import make_module_callable
-from ._ensemble import EnsembleClassifier, heart_rates
+from ..data.beats import heart_rates
+from ._ensemble import EnsembleClassifier
 from ._image import trace_map
 from ._predict import (
     IMAGE_SUFFIXES,

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..data.beats import heart_rates
 from ..data.record import Record
 from ..errors import EcgscanError, InputFileError
 from ._predict import (
@@ -65,7 +66,6 @@ __all__ = [
     "combine",
     "fit_platt",
     "fit_rate_rule",
-    "heart_rates",
 ]
 
 #: Challenge labels of which at most one is predicted (the most probable).
@@ -160,28 +160,6 @@ def _fit_logistic(
         if np.max(np.abs(step)) < 1e-8:
             break
     return theta
-
-
-def heart_rates(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
-    """Heart rate (bpm, from the median RR interval) of each record of a batch.
-
-    Parameters
-    ----------
-    signals : array_like, shape (n, leads, samples)
-        mV, NaN where unknown (a 3×4 page's unprinted samples, missing leads).
-    fs : float
-        Sampling rate in Hz.
-
-    Returns
-    -------
-    ndarray of float64, shape (n,)
-        NaN where fewer than three beats are found (no rate can be told).
-    """
-    from ..data.beats import detect_r_peaks_batch, rhythm_features
-
-    x = np.asarray(signals, dtype=np.float64)
-    rates = [rhythm_features(p, fs=fs)[0] for p in detect_r_peaks_batch(x, fs=fs)]
-    return np.where(np.asarray(rates) > 0, rates, np.nan)
 
 
 def _beyond(heart_rate: NDArray[np.float64], side: str, limit: float) -> NDArray[np.float64]:

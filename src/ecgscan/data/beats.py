@@ -40,6 +40,7 @@ __all__ = [
     "MedianBeats",
     "detect_r_peaks",
     "detect_r_peaks_batch",
+    "heart_rates",
     "median_beats",
     "rhythm_features",
 ]
@@ -180,6 +181,26 @@ def rhythm_features(
             float(rr.max()),
         ]
     )
+
+
+def heart_rates(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
+    """Heart rate (bpm, from the median RR interval) of each record of a batch.
+
+    Parameters
+    ----------
+    signals : array_like, shape (n, leads, samples)
+        mV, NaN where unknown (a 3×4 page's unprinted samples, missing leads).
+    fs : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        NaN where fewer than three beats are found (no rate can be told).
+    """
+    x = np.asarray(signals, dtype=np.float64)
+    rates = [rhythm_features(p, fs=fs)[0] for p in detect_r_peaks_batch(x, fs=fs)]
+    return np.where(np.asarray(rates) > 0, rates, np.nan)
 
 
 class MedianBeats(NamedTuple):

@@ -532,12 +532,17 @@ def _limb_consistency(traces: list[NDArray[np.float64]], base: str, n_rows: int)
             ok = np.isfinite(target[:m]) & np.isfinite(pred[:m])
             if ok.sum() < 0.5 * m or m < 20:
                 continue
-            t = target[:m][ok]
-            power, err = float(np.sum(t**2)), float(np.sum((t - pred[:m][ok]) ** 2))
-            scores.append(10 * np.log10(max(power, 1e-9) / max(err, 1e-9)))
+            scores.append(_snr_db(target[:m][ok], pred[:m][ok]))
         if scores:
             per_column.append(float(np.median(scores)))
     return float(min(per_column)) if per_column else float("nan")
+
+
+def _snr_db(target: NDArray[np.float64], estimate: NDArray[np.float64]) -> float:
+    """``target``'s power over that of ``estimate - target`` (dB), both floored at 1e-9."""
+    power = float(np.sum(target**2))
+    err = float(np.sum((target - estimate) ** 2))
+    return float(10 * np.log10(max(power, 1e-9) / max(err, 1e-9)))
 
 
 def _match_db(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
@@ -546,9 +551,7 @@ def _match_db(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < max(10, 0.5 * a.size):
         return float("nan")
-    x, y = a[ok] - np.median(a[ok]), b[ok] - np.median(b[ok])
-    power, err = float(np.sum(x**2)), float(np.sum((x - y) ** 2))
-    return 10 * np.log10(max(power, 1e-9) / max(err, 1e-9))
+    return _snr_db(a[ok] - np.median(a[ok]), b[ok] - np.median(b[ok]))
 
 
 def _strip_evidence(

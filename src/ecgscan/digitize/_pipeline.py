@@ -854,11 +854,6 @@ def digitize(
             owns[i] = alt if alt is not None else owns[i]
         if p is not None:
             bare.append(owns[i] == p.x_fall)
-    origins, row_falls, on_axis = _row_origins(
-        [r.center for r in rows], pulses, owns,
-        [float(r.x_first) for r in rows],
-        ppm=grid.px_per_mm_x,
-    )  # fmt: skip
     # where every row's trace leaves from its pulse's falling edge and the samples are too
     # close for the drawing's bends to place them (:func:`phase_costs`), the trace began
     # _FALL_LAG samples before the edge's centre, measured on the grey levels
@@ -866,10 +861,10 @@ def digitize(
         pulses = [refine_fall(img, p, thickness=thickness) if p is not None else None
                   for p in pulses]  # fmt: skip
         owns = [None if p is None else p.x_fall - _FALL_LAG * px_per_s / fs for p in pulses]
-        origins, row_falls, on_axis = _row_origins(
-            [r.center for r in rows], pulses, owns, [float(r.x_first) for r in rows],
-            ppm=grid.px_per_mm_x,
-        )  # fmt: skip
+    origins, row_falls, on_axis = _row_origins(
+        [r.center for r in rows], pulses, owns, [float(r.x_first) for r in rows],
+        ppm=grid.px_per_mm_x,
+    )  # fmt: skip
     lengths = [max(float(r.x_last) - t0, 1.0) for r, t0 in zip(rows, origins, strict=True)]
     columns = []
     # a row whose trace reaches the image's right edge was cut off there

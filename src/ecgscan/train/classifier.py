@@ -19,6 +19,7 @@ benchmark). The superclass loss is masked for records without any diagnostic sta
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import json
@@ -1739,10 +1740,10 @@ def fit_ensemble_model(config: TrainConfig, *, log: Callable[[str], None] = prin
         choose_member_weight,
         combine,
         fit_platt,
-        heart_rates,
     )
     from ..classify._image import page_thumbnail
     from ..classify._predict import ImageClassifier, SignalClassifier, _load_file
+    from ..data.beats import heart_rates
 
     start = time.monotonic()
     out_dir = Path(config.output)
@@ -1994,7 +1995,7 @@ def _fit_rate_step(
     for name, r in rule.items():
         c = CHALLENGE_LABELS.index(name)
         f1 = []
-        for q in (p, refined):
+        for q in (p, refined):  # the last threshold, the refined one's, is the label's
             t = choose_thresholds(y[:, [c]], q[:, [c]])
             f1.append(float(_f1_per_class(y[:, [c]], q[:, [c]] >= t)[0]))
         thresholds[name] = round(float(t[0]), 6)
@@ -2013,8 +2014,9 @@ def refit_ensemble_rate(config: TrainConfig, *, log: Callable[[str], None] = pri
     versions, on which it was fitted, are no longer at hand. Writes ``ensemble.json`` and a
     model card into ``config.output``.
     """
-    from ..classify._ensemble import EnsembleClassifier, heart_rates
+    from ..classify._ensemble import EnsembleClassifier
     from ..classify._predict import SignalClassifier
+    from ..data.beats import heart_rates
 
     start = time.monotonic()
     assert config.refit_rate is not None
@@ -2032,7 +2034,7 @@ def refit_ensemble_rate(config: TrainConfig, *, log: Callable[[str], None] = pri
     p = ens.combine_member_probabilities(raw)[0]["challenge"]
     hr = heart_rates(val.signals, fs=100.0)
     rule, rate_thr, rate_report = _fit_rate_step(val.challenge, p, hr, log)
-    ens_config = json.loads(json.dumps(ens.config))
+    ens_config = copy.deepcopy(ens.config)
     for key, heads in ens_config["thresholds"].items():
         if "signal" in key.split("+"):
             for name, t in rate_thr.items():

@@ -44,11 +44,11 @@ from ecgscan.classify import (
     EnsembleClassifier,
     ImageClassifier,
     SignalClassifier,
-    heart_rates,
     load_classifier,
     prepare_record,
 )
 from ecgscan.data import Record, read_record
+from ecgscan.data.beats import BEAT_FEATURES, beat_features
 from ecgscan.data.labels import CHALLENGE_LABELS
 from ecgscan.data.ptbxl import PTBXL
 from ecgscan.errors import EcgscanError
@@ -106,21 +106,23 @@ def _members(clf: Any) -> list[tuple[int, SignalClassifier | ImageClassifier]]:
     return [(0, clf)]
 
 
-def _rates(records: Sequence[Record | None]) -> np.ndarray:
-    """Heart rate of each record (NaN for None), as the ensemble measures it."""
-    return np.array([
-        np.nan if r is None else heart_rates(prepare_record(r, fs=100.0).signal[None], fs=100.0)[0]
-        for r in records
-    ])  # fmt: skip
+def _features(records: Sequence[Record | None]) -> np.ndarray:
+    """Beat features of each record (a NaN row for None), as the ensemble measures them (its
+    rate rule reads the heart rate among them, its beat trees all of them)."""
+    rows = np.full((len(records), len(BEAT_FEATURES)), np.nan)
+    for k, r in enumerate(records):
+        if r is not None:
+            rows[k] = beat_features(prepare_record(r, fs=100.0).signal[None], fs=100.0)[0]
+    return rows
 
 
 def _combine(
-    clf: Any, raw: Mapping[int, Mapping[str, np.ndarray]], rates: np.ndarray | None = None
+    clf: Any, raw: Mapping[int, Mapping[str, np.ndarray]], features: np.ndarray | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[list[str]]]:
     """(probabilities per head, Challenge thresholds, exclusive groups) of ``clf`` from raw
-    member outputs (and the records' heart rates, for the ensemble's rate rule)."""
+    member outputs (and the records' beat features, for the ensemble's rate rule and trees)."""
     if isinstance(clf, EnsembleClassifier):
-        probs, key = clf.combine_member_probabilities(raw, rates)
+        probs, key = clf.combine_member_probabilities(raw, features=features)
         groups = [list(g) for g in clf.exclusive]
         return probs, clf.thresholds[key]["challenge"], groups
     (only,) = raw.values()
@@ -166,7 +168,7 @@ def main() -> None:
             s = _scores(y, raw[i]["challenge"], m.thresholds["challenge"])
             rows[m.name] = {**s, "superclass_macro_auroc": _sup_auroc(ysup, raw[i]["superclass"])}
         if signal_members:
-            probs, thr, groups = _combine(clf, raw, _rates(recs))
+            probs, thr, groups = _combine(clf, raw, _features(recs))
             s = _scores(y, probs["challenge"], thr, groups)
             s_free = _scores(y, probs["challenge"], thr)
             s_excl = _scores(y, probs["challenge"], thr, [["Acute MI", "Old MI"]])
@@ -264,7 +266,7 @@ def _rendered(n: int, ids: list[int], clf: Any, db: PTBXL, cache: Path | None) -
     figures: dict[str, Any] = {"n": len(pick), "digitization_failures": failed}
     for kind, recs in (("true signals", refs), ("digitized", [r for r in pages if r is not None])):
         raw = {i: m.predict_proba(recs) for i, m in members}
-        probs, thr, groups = _combine(clf, raw, _rates(recs))
+        probs, thr, groups = _combine(clf, raw, _features(recs))
         pred = _labels(probs["challenge"], thr, groups)
         if kind == "digitized":  # a page that failed: no label, probability 0
             it = iter(pred)
@@ -343,12 +345,12 @@ def _images(folder: Path, clf: Any, db: PTBXL, cache: Path | None) -> dict[str, 
         else np.ones(len(rows), bool)
     )
 
-    page_rates, ref_rates = _rates(digitized), _rates(references)
+    page_feats, ref_feats = _features(digitized), _features(references)
 
     def f_of(
-        p: Mapping[int, Mapping[str, np.ndarray]], sel: np.ndarray, rates: np.ndarray
+        p: Mapping[int, Mapping[str, np.ndarray]], sel: np.ndarray, feats: np.ndarray
     ) -> float:
-        probs, thr, groups = _combine(clf, p, rates)
+        probs, thr, groups = _combine(clf, p, feats)
         pred = _labels(probs["challenge"], thr, groups)
         pred = [pr if s else [] for pr, s in zip(pred, sel, strict=True)]  # a failed page: no label
         return challenge_f_measure(true, pred)[0]
@@ -360,17 +362,17 @@ def _images(folder: Path, clf: Any, db: PTBXL, cache: Path | None) -> dict[str, 
     img_idx = [i for i, m in members if isinstance(m, ImageClassifier)]
     figures = {}
     if sig_idx:
-        figures["true signals"] = f_of(ref_raw, np.ones(len(rows), bool), ref_rates)
+        figures["true signals"] = f_of(ref_raw, np.ones(len(rows), bool), ref_feats)
         figures["digitized, signal members"] = f_of(
-            fill({i: page[i] for i in sig_idx}), ok, page_rates
+            fill({i: page[i] for i in sig_idx}), ok, page_feats
         )
     if img_idx:
         figures["page, image members"] = f_of(
-            {i: page[i] for i in img_idx}, np.ones(len(rows), bool), page_rates
+            {i: page[i] for i in img_idx}, np.ones(len(rows), bool), page_feats
         )
     if sig_idx and img_idx:
         both = fill(page)
-        figures["digitized + page (the ensemble)"] = f_of(both, ok, page_rates)
+        figures["digitized + page (the ensemble)"] = f_of(both, ok, page_feats)
     hits = " incl. cache hits" if cache else ""
     print(f"\nECG-Image-Kit pages ({len(rows)}; {failed} not digitized; digitize "
           f"{np.mean(t_dig):.1f} s per page{hits}): Challenge macro F")  # fmt: skip
@@ -391,7 +393,7 @@ def _images(folder: Path, clf: Any, db: PTBXL, cache: Path | None) -> dict[str, 
     out["end_to_end_macro_f"] = end_to_end
     out.update(figures)
     full = fill(page)
-    probs, thr, groups = _combine(clf, full, page_rates)
+    probs, thr, groups = _combine(clf, full, page_feats)
     pred = [
         pr if s else [] for pr, s in zip(_labels(probs["challenge"], thr, groups), ok, strict=True)
     ]

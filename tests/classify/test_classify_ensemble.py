@@ -25,8 +25,10 @@ from ecgscan.classify._ensemble import (
     fit_platt,
     fit_rate_rule,
 )
+from ecgscan.classify._signal import prepare_record
+from ecgscan.classify._trees import BeatTrees
 from ecgscan.data import Record
-from ecgscan.data.beats import heart_rates
+from ecgscan.data.beats import BEAT_FEATURES, beat_features, heart_rates
 from ecgscan.data.labels import CHALLENGE_LABELS
 from ecgscan.data.ptbxl import PTBXL
 from ecgscan.errors import EcgscanError
@@ -124,6 +126,15 @@ def test_a_record_uses_the_signal_members_with_the_card_s_rule(
                 beyond = hr < r["limit"] if r["side"] == "below" else hr > r["limit"]
                 z = np.log(expected[k] / (1 - expected[k]))
                 expected[k] = 1 / (1 + np.exp(-(a * z + c * beyond + b)))
+            if "trees" in config:  # then the beat trees' probability, stacked per label
+                trees = BeatTrees(Path(ensemble.path).parent / config["trees"]["file"])
+                x = prepare_record(rec, fs=100.0).signal[None]
+                g = trees.predict_proba(beat_features(x, fs=100.0))[0]
+                for name, (a, c, b) in config["trees"]["stack"].items():
+                    k = list(names).index(name)
+                    z = np.log(expected[k] / (1 - expected[k]))
+                    zg = np.log(g[trees.labels.index(name)] / (1 - g[trees.labels.index(name)]))
+                    expected[k] = 1 / (1 + np.exp(-(a * z + c * zg + b)))
         np.testing.assert_allclose([got[n] for n in names], expected, atol=2e-5)
     assert [pred.thresholds[n] for n in CHALLENGE_LABELS] == pytest.approx(
         config["thresholds"]["signal"]["challenge"], abs=1e-6
@@ -232,8 +243,12 @@ def test_a_slowed_or_quickened_record_is_called_brady_or_tachy(
     raw = {i: m.predict_proba([slow]) for i, m in enumerate(ensemble.members)
            if isinstance(m, SignalClassifier) and ensemble.weights[i] > 0}  # fmt: skip
     k = CHALLENGE_LABELS.index("BRADY")
-    known = ensemble.combine_member_probabilities(raw, [40.0])[0]["challenge"][0, k]
-    unknown = ensemble.combine_member_probabilities(raw, [np.nan])[0]["challenge"][0, k]
+    feats = beat_features(prepare_record(slow, fs=100.0).signal[None], fs=100.0)
+    assert feats[0, BEAT_FEATURES.index("heart_rate")] == pytest.approx(40.0, rel=0.03)
+    blind = feats.copy()
+    blind[0, BEAT_FEATURES.index("heart_rate")] = np.nan
+    known = ensemble.combine_member_probabilities(raw, features=feats)[0]["challenge"][0, k]
+    unknown = ensemble.combine_member_probabilities(raw, features=blind)[0]["challenge"][0, k]
     assert known > unknown + 0.2
-    with pytest.raises(EcgscanError, match="heart rates"):
+    with pytest.raises(EcgscanError, match="heart rates|beat features"):
         ensemble.combine_member_probabilities(raw)

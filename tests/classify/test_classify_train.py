@@ -260,3 +260,50 @@ def test_refitting_the_ensemble_s_rate_rule_keeps_everything_else(
     assert refit("signal", shipped.path) == 2
     assert "only an ensemble" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_fitting_beat_trees_onto_the_ensemble_keeps_its_members(
+    ptbxl_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    import json
+
+    from ecgscan.classify import EnsembleClassifier, load_classifier
+    from ecgscan.classify._trees import BeatTrees
+    from ecgscan.cli import main
+
+    shipped = load_classifier("ensemble")
+    assert isinstance(shipped, EnsembleClassifier)
+    out = tmp_path / "ens"
+    args = ["train", "classifier", "--model", "ensemble", "--ptbxl", str(ptbxl_dir),
+            "--train-folds", "1-8", "--val-folds", "9", "--fit-trees", str(shipped.path),
+            "-o", str(out), "--limit", "300", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(args) == 0
+    new = json.loads((out / "ensemble.json").read_text())
+    old = shipped.config
+    assert new["members"] == old["members"] and new["rate"] == old["rate"]
+    trees = BeatTrees(out / new["trees"]["file"])
+    assert set(new["trees"]["stack"]) <= set(trees.labels)
+    stacked = {CHALLENGE_LABELS.index(n) for n in new["trees"]["stack"]}
+    for key, heads in new["thresholds"].items():  # only the stacked labels' thresholds move
+        for c, (t_new, t_old) in enumerate(
+            zip(heads["challenge"], old["thresholds"][key]["challenge"], strict=True)
+        ):
+            if c not in stacked or key == "image":
+                assert t_new == t_old
+    report = new["validation"]["trees"]
+    assert 0 < report["clean"]["macro_f_cross_fitted"] <= 1
+    assert "beat trees" in (out / "MODEL_CARD_ensemble.md").read_text()
+    fitted = EnsembleClassifier(out / "ensemble.json")
+    assert fitted.trees is not None and fitted.tree_stack == new["trees"]["stack"]
+    # a missing ensemble file, or both refits at once: usage errors, nothing written
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    base = ["train", "classifier", "--model", "ensemble", "--ptbxl", str(ptbxl_dir),
+            "--val-folds", "9", "-o", str(bad)]  # fmt: skip
+    assert main([*base, "--fit-trees", str(tmp_path / "nope.json")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main([*base, "--fit-trees", str(shipped.path), "--refit-rate", str(shipped.path)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert not bad.exists()

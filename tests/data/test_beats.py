@@ -9,7 +9,9 @@ import pytest
 
 from ecgscan.classify._signal import beat_samples, encode_beats
 from ecgscan.data.beats import (
+    BEAT_FEATURES,
     RHYTHM_FEATURES,
+    beat_features,
     detect_r_peaks,
     detect_r_peaks_batch,
     median_beats,
@@ -101,3 +103,44 @@ def test_encode_beats_layout(example_record) -> None:  # type: ignore[no-untyped
     rhythm = enc[0, 24]
     assert 0.5 < rhythm[0] < 1.0  # 72 bpm in hundreds
     assert not rhythm[6:].any()
+
+
+def test_beat_features_measure_an_st_elevation_at_the_j_point(ptbxl_dir: Path) -> None:
+    rec = PTBXL(ptbxl_dir).record(PTBXL(ptbxl_dir).ecg_ids(folds=[9])[0], fs=100)
+    x = rec.standard().signal[:1000].T.astype(np.float64)
+    base = beat_features(x[None], fs=100.0)[0]
+    names = {n: i for i, n in enumerate(BEAT_FEATURES)}
+    assert base.shape == (len(BEAT_FEATURES),)
+    assert 40 < base[names["heart_rate"]] < 120
+    assert 10 <= base[names["j_ms"]] <= 140
+    # raise the ST segment of V2 and V3 by 0.3 mV: from the J point to the T wave's end
+    peaks = detect_r_peaks(x, fs=100.0)
+    lifted = x.copy()
+    j = int(round(base[names["j_ms"]] / 10))
+    for p in peaks:
+        lifted[[7, 8], p + j : p + j + 25] += 0.3
+    got = beat_features(lifted[None], fs=100.0)[0]
+    for lead in ("V2", "V3"):
+        for ms in (0, 20, 40, 60):
+            k = names[f"st_j{ms}_{lead}"]
+            assert got[k] - base[k] == pytest.approx(0.3, abs=0.05), (lead, ms)
+    for lead in ("I", "II", "V5"):  # the other leads unchanged
+        k = names[f"st_j20_{lead}"]
+        assert got[k] == pytest.approx(base[k], abs=1e-6)
+    # the contiguous-lead score: the V2-V3 pair now stands out
+    assert got[names["st_pair_max_j20"]] >= min(got[names["st_j20_V2"]],
+                                                got[names["st_j20_V3"]]) - 1e-9  # fmt: skip
+    assert got[names["st_pair_max_j20"]] > base[names["st_pair_max_j20"]] + 0.1
+
+
+def test_beat_features_of_unknown_leads_are_nan() -> None:
+    rec = synthetic_ecg(fs=100, duration=10, heart_rate=70, seed=3)
+    x = rec.signal.T.astype(np.float64).copy()
+    x[6:] = np.nan  # no chest leads
+    f = beat_features(np.stack([x, np.full_like(x, np.nan)]), fs=100.0)
+    names = {n: i for i, n in enumerate(BEAT_FEATURES)}
+    assert np.isnan(f[0, names["st_j0_V1"]]) and np.isnan(f[0, names["qrs_max_V6"]])
+    assert np.isfinite(f[0, names["st_j0_II"]]) and np.isfinite(f[0, names["heart_rate"]])
+    assert np.isnan(f[1, names["heart_rate"]])  # nothing known: no beats, no rate
+    with pytest.raises(ValueError, match="shape"):
+        beat_features(x, fs=100.0)

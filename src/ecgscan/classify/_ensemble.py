@@ -23,7 +23,14 @@ How it combines its members (what ``ensemble.json`` holds and its model card sta
    among a few clinical values and ``(a, c, b)`` fitted on validation data (``rate`` in the
    JSON). A record whose rate cannot be measured (fewer than three beats) keeps
    ``sigmoid(a · logit(p') + b)``. Image-only predictions, which have no signal, skip it.
-5. **Mutually exclusive labels** (``exclusive``: Acute MI and Old MI, which never occur
+5. **Beat trees** (``trees``, optional). Gradient-boosted trees on measurements of the median
+   beats (:class:`~ecgscan.classify._trees.BeatTrees`: ST levels at the J point, contiguous-
+   lead ST elevation, QRS extremes, rate) give a second probability ``g`` per label, stacked
+   onto the ensemble's: ``sigmoid(a · logit(p) + c · logit(g) + b)``, ``(a, c, b)`` fitted
+   per label on validation data (the labels listed in ``trees.stack``), after the rate rule.
+   Acute MI, in PTB-XL the 12SL algorithm's ST-elevation statements, gains most.
+   Image-only predictions skip it.
+6. **Mutually exclusive labels** (``exclusive``: Acute MI and Old MI, which never occur
    together in PTB-XL): when both pass their thresholds only one is kept, the more probable
    (``exclusive_by='probability'``) or the one further above its threshold (``'ratio'``);
    the rule (or none) is chosen on validation data.
@@ -43,7 +50,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..data.beats import heart_rates
+from ..data.beats import BEAT_FEATURES, beat_features, heart_rates
 from ..data.record import Record
 from ..errors import EcgscanError, InputFileError
 from ._predict import (
@@ -55,6 +62,7 @@ from ._predict import (
     with_threshold_override,
 )
 from ._signal import prepare_record
+from ._trees import BeatTrees
 
 __all__ = [
     "EXCLUSIVE_LABELS",
@@ -62,10 +70,12 @@ __all__ = [
     "EnsembleClassifier",
     "apply_platt",
     "apply_rate_rule",
+    "apply_tree_stack",
     "choose_member_weight",
     "combine",
     "fit_platt",
     "fit_rate_rule",
+    "fit_tree_stack",
 ]
 
 #: Challenge labels of which at most one is predicted (the most probable).
@@ -254,6 +264,78 @@ def apply_rate_rule(
     return out
 
 
+def fit_tree_stack(
+    y_true: ArrayLike,
+    prob: ArrayLike,
+    tree_prob: ArrayLike,
+    labels: Sequence[str],
+    *,
+    l2: float = 1e-3,
+) -> dict[str, list[float]]:
+    """Fit the beat-tree stacking (module docstring, step 5) of every label.
+
+    Parameters
+    ----------
+    y_true, prob, tree_prob : array_like, shape (n, k)
+        0/1 labels, the ensemble's probabilities (after the rate rule) and the beat trees'
+        probabilities, columns in ``labels`` order.
+    labels : sequence of str
+        The columns' label names.
+    l2 : float
+        Ridge penalty pulling ``(a, c, b)`` towards ``(1, 0, 0)``, the probability unchanged.
+
+    Returns
+    -------
+    dict
+        Label → ``[a, c, b]``; labels without positive or negative examples are left out.
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(prob, dtype=np.float64)
+    g = np.asarray(tree_prob, dtype=np.float64)
+    if not (y.shape == p.shape == g.shape) or y.ndim != 2 or y.shape[1] != len(labels):
+        raise EcgscanError(
+            f"fit_tree_stack needs y_true, prob and tree_prob of shape (n, {len(labels)}); "
+            f"got {y.shape}, {p.shape}, {g.shape}"
+        )
+    stack: dict[str, list[float]] = {}
+    for c, name in enumerate(labels):
+        if not 0 < y[:, c].sum() < len(y):
+            continue
+        x = np.stack([_logit(p[:, c]), _logit(g[:, c]), np.ones(len(y))], axis=1)
+        theta = _fit_logistic(x, y[:, c], prior=(1.0, 0.0, 0.0), l2=l2)
+        stack[str(name)] = [round(float(t), 6) for t in theta]
+    return stack
+
+
+def apply_tree_stack(
+    prob: ArrayLike,
+    tree_prob: ArrayLike,
+    stack: Mapping[str, Sequence[float]],
+    labels: Sequence[str],
+    tree_labels: Sequence[str] | None = None,
+) -> NDArray[np.float64]:
+    """``prob`` (n, k) with the columns of the labels in ``stack`` stacked with the beat
+    trees' probabilities ``tree_prob`` (n, k'), whose columns are ``tree_labels`` (default:
+    ``labels``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = {"Acute MI": [0.5, 1.0, 0.0]}
+    >>> p, g = np.array([[0.1], [0.1]]), np.array([[0.9], [0.01]])
+    >>> apply_tree_stack(p, g, stack, ["Acute MI"]).round(3).ravel().tolist()
+    [0.79, 0.003]
+    """
+    out = np.array(prob, dtype=np.float64)
+    g = np.asarray(tree_prob, dtype=np.float64)
+    cols = list(labels if tree_labels is None else tree_labels)
+    for name, (a, k, b) in stack.items():
+        c = list(labels).index(name)
+        z = a * _logit(out[:, c]) + k * _logit(g[:, cols.index(name)]) + b
+        out[:, c] = 1.0 / (1.0 + np.exp(-z))
+    return out
+
+
 def apply_platt(prob: ArrayLike, a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
     """``sigmoid(a · logit(prob) + b)`` column by column."""
     z = _logit(np.asarray(prob, dtype=np.float64))
@@ -348,6 +430,22 @@ class EnsembleClassifier:
                 f"({', '.join(sorted(unknown)) or 'side'}); refit it with "
                 "`ecgscan train classifier --model ensemble`"
             )
+        self.trees: BeatTrees | None = None
+        self.tree_stack: dict[str, list[float]] = {}
+        if "trees" in self.config:
+            spec = self.config["trees"]
+            self.trees = BeatTrees(self.path.parent / str(spec.get("file", "beat_trees.npz")))
+            self.tree_stack = {str(k): [float(v) for v in c] for k, c in spec["stack"].items()}
+            unknown = (set(self.tree_stack) - set(self.heads["challenge"])) | (
+                set(self.tree_stack) - set(self.trees.labels)
+            )
+            if unknown or any(len(c) != 3 for c in self.tree_stack.values()):
+                raise InputFileError(
+                    f"{str(self.path)!r}: its beat-tree stacking names labels the ensemble or "
+                    f"its trees lack, or has malformed coefficients "
+                    f"({', '.join(sorted(unknown)) or 'coefficients'}); refit it with "
+                    "`ecgscan train classifier --model ensemble --fit-trees`"
+                )
         self.members: list[SignalClassifier | ImageClassifier] = []
         self.weights: list[float] = []
         self.head_weights: list[dict[str, float]] = []
@@ -406,13 +504,17 @@ class EnsembleClassifier:
         self,
         member_probs: Mapping[int, Mapping[str, ArrayLike]],
         heart_rate: ArrayLike | None = None,
+        features: ArrayLike | None = None,
     ) -> tuple[dict[str, NDArray[np.float64]], str]:
         """Calibrate and average raw member probabilities (member index → head → (n, k)),
-        then apply the rate rule.
+        then apply the rate rule and the beat-tree stacking.
 
-        ``heart_rate`` (bpm per input, NaN where unknown; :func:`heart_rates` of the records)
-        is required when a signal member is among ``member_probs`` and the ensemble has a rate
-        rule, since its thresholds were chosen after that rule.
+        When a signal member is among ``member_probs``, the records' measurements are
+        required, since the thresholds were chosen after these steps: ``features``
+        (:func:`~ecgscan.data.beats.beat_features` of the 100-Hz records, one row per input)
+        if the ensemble has beat trees, else at least ``heart_rate`` (bpm per input, NaN where
+        unknown; :func:`heart_rates`) if it has a rate rule. The rate is taken from
+        ``features`` when not given.
 
         Returns the ensemble probabilities per head and the threshold-set key of the members
         given. Used by :meth:`predict` and by benchmarks that cache member outputs.
@@ -428,7 +530,16 @@ class EnsembleClassifier:
                 a, b = self.calibration[i].get(head, (np.ones(p.shape[-1]), np.zeros(p.shape[-1])))
                 cal.append(apply_platt(p, a, b))
             out[head] = combine(cal, [self.head_weight(i, head) for i in used])
-        if self.rate and any(isinstance(self.members[i], SignalClassifier) for i in used):
+        if not any(isinstance(self.members[i], SignalClassifier) for i in used):
+            return out, self.subset_key(used)
+        if self.trees is not None and features is None:
+            raise EcgscanError(
+                f"ensemble {self.name!r} needs the records' beat features (beat_features()) "
+                "to apply its beat trees"
+            )
+        if heart_rate is None and features is not None:
+            heart_rate = np.asarray(features)[:, BEAT_FEATURES.index("heart_rate")]
+        if self.rate:
             if heart_rate is None:
                 raise EcgscanError(
                     f"ensemble {self.name!r} needs the records' heart rates (heart_rates()) "
@@ -436,6 +547,14 @@ class EnsembleClassifier:
                 )
             out["challenge"] = apply_rate_rule(
                 out["challenge"], heart_rate, self.rate, self.heads["challenge"]
+            )
+        if self.trees is not None:
+            out["challenge"] = apply_tree_stack(
+                out["challenge"],
+                self.trees.predict_proba(np.asarray(features)),
+                self.tree_stack,
+                self.heads["challenge"],
+                self.trees.labels,
             )
         return out, self.subset_key(used)
 
@@ -469,15 +588,19 @@ class EnsembleClassifier:
                 f"{', '.join(sorted(self.inputs))})"
             )
         extra: dict[str, Any] = {}
-        rate = None
+        rate = features = None
         first = next((m for m in self.members if isinstance(m, SignalClassifier)), None)
         if record is not None and first is not None:
             prepared = prepare_record(record, fs=first.fs)
-            rate = heart_rates(prepared.signal[None], fs=prepared.fs)
+            if self.trees is not None:
+                features = beat_features(prepared.signal[None], fs=prepared.fs)
+                rate = features[:, BEAT_FEATURES.index("heart_rate")]
+            else:
+                rate = heart_rates(prepared.signal[None], fs=prepared.fs)
             bpm = None if np.isnan(rate[0]) else round(float(rate[0]), 1)
             extra = {"missing_leads": prepared.missing_leads,
                      "resampled_from": prepared.resampled_from, "heart_rate": bpm}  # fmt: skip
-        probs, key = self.combine_member_probabilities(member_probs, rate)
+        probs, key = self.combine_member_probabilities(member_probs, rate, features)
         if key not in self.thresholds:
             raise EcgscanError(f"ensemble {self.name!r} has no thresholds for members {key!r}")
         thr = with_threshold_override(self.thresholds[key], self.heads["challenge"], thresholds)

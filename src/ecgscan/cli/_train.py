@@ -106,6 +106,13 @@ def train_classifier_command(
         help="Ensemble: refit only the rate rule (BRADY, TACHY) of this ensemble.json on the "
         "validation folds, keeping everything else.",
     ),
+    fit_trees: Path | None = typer.Option(
+        None,
+        "--fit-trees",
+        help="Ensemble: fit beat trees on the training folds and stack them onto this "
+        "ensemble.json on the validation folds (records its members never saw: --val-folds 9 "
+        "for the shipped ones), keeping everything else. Needs scikit-learn (the train extra).",
+    ),
 ) -> None:
     """Train a classifier on PTB-XL and export ONNX + a model card (or fit the ensemble)."""
     _require_torch()
@@ -139,6 +146,7 @@ def train_classifier_command(
         digitized=None if digitized is None else str(digitized),
         p_digitized=p_digitized,
         refit_rate=None if refit_rate is None else str(refit_rate),
+        fit_trees=None if fit_trees is None else str(fit_trees),
     )
     train_classifier(config, resume=resume, log=typer.echo)
 

@@ -36,8 +36,10 @@ from scipy import ndimage as ndi
 from scipy import signal as sps
 
 __all__ = [
+    "BEAT_FEATURES",
     "RHYTHM_FEATURES",
     "MedianBeats",
+    "beat_features",
     "detect_r_peaks",
     "detect_r_peaks_batch",
     "heart_rates",
@@ -265,3 +267,113 @@ def median_beats(
             m = np.median(w, axis=1) if whole[known].all() else np.nanmedian(w, axis=1)
             beats[known] = m - np.median(m[:, pr], axis=1, keepdims=True)
     return MedianBeats(beats, known, pk)
+
+
+_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+#: Pairs of contiguous leads (inferior, lateral, precordial neighbours) whose ST elevations
+#: are read together, as ST-elevation criteria do.
+_CONTIGUOUS = (
+    ("II", "III"), ("II", "aVF"), ("III", "aVF"), ("I", "aVL"), ("I", "V6"),
+    ("V1", "V2"), ("V2", "V3"), ("V3", "V4"), ("V4", "V5"), ("V5", "V6"),
+)  # fmt: skip
+_ST_MS = (0, 20, 40, 60, 80)  # after the J point
+_LEVEL_MS = (30, 50, 70, 90, 110, 130)  # after the beat's peak
+_PRE_MS = (-250, -220, -190, -160, -130, -100)
+_POST_MS = tuple(range(140, 441, 30))
+_QRS_MS = 80  # the QRS extremes are read within this many ms of the peak
+_J_SEARCH_MS = (10, 140)  # the J point is looked for this far after the peak
+
+#: Names of :func:`beat_features`' columns, in order.
+BEAT_FEATURES: tuple[str, ...] = (
+    tuple(f"st_j{ms}_{lead}" for ms in _ST_MS for lead in _LEADS)
+    + tuple(f"level_{ms}_{lead}" for ms in _LEVEL_MS for lead in _LEADS)
+    + tuple(f"st_pair_{k}_j{ms}" for ms in _ST_MS[:3] for k in ("max", "second"))
+    + ("j_ms",)
+    + tuple(f"qrs_{k}_{lead}" for k in ("max", "min") for lead in _LEADS)
+    + tuple(f"level_{ms}_{lead}" for lead in _LEADS for ms in _PRE_MS)
+    + tuple(f"level_{ms}_{lead}" for lead in _LEADS for ms in _POST_MS)
+    + ("heart_rate",)
+)
+
+
+def beat_features(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
+    """Measurements of each record's median beats: ST levels at the J point, QRS extremes,
+    levels along the beat, contiguous-lead ST elevation and heart rate (:data:`BEAT_FEATURES`).
+
+    What the ensemble's beat trees read (:mod:`ecgscan.classify`). Labels such as the
+    Challenge's Acute MI come from an algorithm's ST-elevation statements (GE 12SL): a step in
+    a few measurements at the J point, which networks averaging over the whole beat blur.
+
+    Parameters
+    ----------
+    signals : array_like, shape (n, 12, samples)
+        mV in the standard lead order I, II, III, aVR, aVL, aVF, V1–V6, NaN where unknown.
+    fs : float
+        Sampling rate in Hz (the shipped trees were fitted at 100 Hz).
+
+    Returns
+    -------
+    ndarray of float64, shape (n, len(BEAT_FEATURES))
+        mV (levels, relative to the PR segment), ms (``j_ms``) and bpm; NaN for a lead with
+        no whole beat and for a rate that cannot be measured (fewer than three beats).
+
+    Notes
+    -----
+    The beats are aligned on the QRS energy peak of :func:`detect_r_peaks`. The J point is
+    the first sample 10–140 ms after the peak where the beats' summed slope over all known
+    leads falls below a fifth of its largest value around the QRS (70 ms after the peak when
+    it never does).
+    """
+    x = np.asarray(signals, dtype=np.float64)
+    if x.ndim != 3 or x.shape[1] != len(_LEADS):
+        raise ValueError(f"signals must have shape (n, 12, samples), got shape {x.shape}")
+    fs = _check_fs(fs)
+    before, after = 0.25, 0.45
+    w0 = int(round(before * fs))
+    n_beat = w0 + int(round(after * fs))
+    beats = np.full((len(x), len(_LEADS), n_beat), np.nan)
+    rate = np.full(len(x), np.nan)
+    for k, (sig, peaks) in enumerate(zip(x, detect_r_peaks_batch(x, fs=fs), strict=True)):
+        mb = median_beats(sig, fs=fs, peaks=peaks, before=before, after=after)
+        beats[k, mb.known] = mb.beats[mb.known]
+        bpm = rhythm_features(peaks, fs=fs)[0]
+        rate[k] = bpm if bpm > 0 else np.nan
+
+    def at(ms: float | NDArray[np.float64]) -> NDArray[np.int64]:
+        return np.clip(w0 + np.round(np.asarray(ms) * fs / 1000).astype(np.int64), 0, n_beat - 1)
+
+    slope = np.nansum(np.abs(np.diff(beats, axis=2)), axis=1)  # (n, n_beat - 1)
+    qrs = slice(int(at(-_QRS_MS)), int(at(_QRS_MS)) + 1)
+    top = slope[:, qrs].max(axis=1, keepdims=True)
+    lo, hi = (int(v) for v in at(np.asarray(_J_SEARCH_MS)))
+    flat = slope[:, lo:hi] < 0.2 * top
+    j = np.where(flat.any(axis=1), lo + flat.argmax(axis=1), at(70))
+    rows = np.arange(len(x))
+    st = np.stack([beats[rows, :, np.clip(j + at(ms) - w0, 0, n_beat - 1)] for ms in _ST_MS], 1)
+    pair_idx = np.array([[_LEADS.index(a), _LEADS.index(b)] for a, b in _CONTIGUOUS])
+    pairs = []
+    for m in range(3):  # J, J + 20 ms, J + 40 ms
+        both = np.fmin(st[:, m, pair_idx[:, 0]], st[:, m, pair_idx[:, 1]])
+        both = np.sort(np.where(np.isnan(both), -np.inf, both), axis=1)
+        pairs += [both[:, -1], both[:, -2]]
+    pair = np.stack(pairs, 1)
+    pair[~np.isfinite(pair)] = np.nan
+    window = beats[:, :, qrs]
+    known = np.isfinite(window).all(axis=2)
+    qrs_max = np.where(known, np.max(np.nan_to_num(window), axis=2), np.nan)
+    qrs_min = np.where(known, np.min(np.nan_to_num(window), axis=2), np.nan)
+    out = np.concatenate(
+        [
+            st.reshape(len(x), -1),
+            beats[:, :, at(np.asarray(_LEVEL_MS))].transpose(0, 2, 1).reshape(len(x), -1),
+            pair,
+            ((j - w0) * 1000.0 / fs)[:, None],
+            qrs_max,
+            qrs_min,
+            beats[:, :, at(np.asarray(_PRE_MS))].reshape(len(x), -1),
+            beats[:, :, at(np.asarray(_POST_MS))].reshape(len(x), -1),
+            rate[:, None],
+        ],
+        axis=1,
+    )
+    return out

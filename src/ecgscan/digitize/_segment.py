@@ -301,12 +301,14 @@ def faint_stroke_tiers(
     # is a fringe, and one beside confident ink is the edge of a wider stroke (its row is
     # covered already)
     beside = cv2.dilate(dark, np.ones((1, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    lone = ridge & (beside < thr)
+    high_y, high_x = np.nonzero(high)  # (the tiers' hysteresis looks their labels up)
     step = max(1, int(round(px_per_mm)))
     n_blocks = max(1, h // step)
     reach = max(1, int(round(grid_span * px_per_mm / step)) | 1)
 
     def strokes(least: float) -> NDArray[np.bool_]:
-        cand = ridge & (dark >= least) & (beside < thr)
+        cand = lone & (dark >= least)
         found = cv2.findNonZero(cand.view(np.uint8))
         if found is None:
             return cand
@@ -325,7 +327,7 @@ def faint_stroke_tiers(
         # hysteresis: only what connects to confident ink
         n, labels = cv2.connectedComponents((cand | high).view(np.uint8), connectivity=8)
         joined = np.zeros(n, dtype=bool)
-        joined[labels[high]] = True
+        joined[labels[high_y, high_x]] = True
         joined[0] = False
         ys, xs = ys[~lined], xs[~lined]
         keep = joined[labels[ys, xs]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecgscan.digitize._extract import trace_runs, track_row
-from ecgscan.digitize._segment import _dark_map, faint_strokes, segment_traces
+from ecgscan.digitize._segment import _dark_map, faint_stroke_tiers, faint_strokes, segment_traces
 
 PPM = 4  # px/mm, as a web scan of a page
 
@@ -73,3 +73,60 @@ def test_the_tip_column_beside_a_steep_stroke_is_not_skipped() -> None:
     band[55:58, 110] = 1.0
     xs, lo, _ = trace_runs(band, y_lo=0, y_hi=80, x0=0, x1=139, baseline=61.0, px_per_mm=4.0)
     assert lo[xs.tolist().index(110)] == 60
+
+
+def _spike_fading_to_the_grid() -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """A 4 px/mm page as real-scan ecg00013: a grey trace (darkness ~0.56) on a grid whose
+    major lines are half as dark (~0.3), and 8 mm after the row's start (where a lead name
+    may stand) a narrow R wave whose up- and downstroke, two columns apart, are as light as
+    the grid's lines (darkness ~0.26) between the trace's line and the tip's dark blob.
+    Returns the page, the strokes' mask, the baseline's, the tip's and the start's
+    column/row."""
+    rng = np.random.default_rng(7)
+    h, w = 60 * PPM, 60 * PPM
+    value = np.full((h, w), 250.0)
+    for k in range(0, w, PPM):
+        value[:, k] = 215.0 if k % (5 * PPM) else 178.0
+    for k in range(0, h, PPM):
+        value[k, :] = np.minimum(value[k, :], 215.0 if k % (5 * PPM) else 178.0)
+    base, tip, x, start = 30 * PPM + 2, 25 * PPM + 1, 12 * PPM + 1, 4 * PPM
+    value[base, start:x] = 110.0  # the trace up to the R wave
+    value[base, x + 3 : 55 * PPM] = 110.0  # and after it
+    value[tip : tip + 3, x : x + 3] = 110.0  # the tip's blob
+    strokes = np.zeros((h, w), bool)
+    strokes[tip + 3 : base + 1, x] = True  # the upstroke
+    strokes[tip + 3 : base + 1, x + 2] = True  # the downstroke
+    value[strokes] = 250.0 * 0.75
+    img = np.repeat(np.clip(value + rng.normal(0, 1.5, value.shape), 0, 255)[:, :, None], 3, 2)
+    return img.astype(np.uint8), strokes, base, tip, start
+
+
+def test_a_spike_whose_strokes_fade_to_the_grid_is_climbed_to_its_tip() -> None:
+    img, strokes, base, tip, start = _spike_fading_to_the_grid()
+    dark, sheet, trace, background = _dark_map(img, float(PPM))
+    strong, weak = faint_stroke_tiers(dark, sheet, trace=trace, background=background,
+                                      px_per_mm=PPM)  # fmt: skip
+    # the premise: the strokes are lighter than the background level, no faint stroke
+    assert dark[strokes].mean() < background and strong[strokes].mean() < 0.1
+    # the weak tier finds them, and nothing else (no grid line, no fringe of the trace)
+    assert weak[strokes].mean() > 0.8
+    assert not (weak & ~strokes).any()
+    prob, _ = segment_traces(img, px_per_mm=float(PPM), method="darkness")
+    assert 0.0 < prob[weak & ~strong].max() < 0.5  # a trace of ink, no run of its own
+    # the tracker climbs to the tip (it stayed on the baseline, 5 mm below it)
+    _, ys = track_row(prob, y_lo=15 * PPM, y_hi=45 * PPM, x0=start, x1=55 * PPM - 1,
+                      baseline=float(base), px_per_mm=float(PPM), thickness=1.0)  # fmt: skip
+    assert ys.min() < tip + 2.0
+
+
+def test_a_real_scan_faint_r_wave_is_followed_to_its_tip() -> None:
+    """Real-scan ecg00013 (a 1024-px scan, 3.8 px/mm): lead II's first R wave, 10 mm after
+    the row's start, is drawn with strokes as light as the grid; the trace reaches its tip
+    (0.36 mV; it passed under it at 0.0-0.1 mV, the first column's Einthoven 11.5 dB)."""
+    from _shared import shared_path
+    from ecgscan.digitize import digitize
+
+    res = digitize(shared_path("images", "real-scans", "ecg00013.jpg"), fs=500)
+    ii = res.record.lead("II")
+    r_wave = ii[int(0.3 * 500) : int(0.6 * 500)]
+    assert np.nanmax(r_wave) - np.nanmedian(ii[: int(2.5 * 500)]) > 0.25

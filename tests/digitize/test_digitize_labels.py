@@ -170,3 +170,53 @@ def test_a_real_name_on_the_trace_line_is_not_followed() -> None:
     iii = res.record.lead("III")
     assert not (iii[:100] > 0.1).any()
     assert np.isfinite(iii[150:1250]).mean() > 0.95  # the rest of the first column is read
+
+
+def test_the_letter_a_partial_reading_leaves_out_is_erased_too() -> None:
+    """ "III" printed on the trace's line right after the row's start, its first letter
+    against the first QRS's stroke (real-scan ecg00034): that letter joins the stroke, the
+    word reads as a crowded "II" and erasing it alone left the first "I", which the trace
+    was followed up (III 6.4 dB by Einthoven over the first column). The left-out letter
+    goes too (the word's rows beside it, where an upright stroke stands); the trace's line
+    and the stroke below the letters stay, and so does a stroke that comes down into the
+    name's rows from above (no letter has ink above it)."""
+    ppm = 4.3
+    prob = np.zeros((160, 600), np.float32)
+    base = 100
+    prob[base, 60:590] = 1.0
+    ys, xs = _word("III", "DejaVuSerif-Bold.ttf", 18)
+    foot = base - 2
+    prob[ys + foot - ys.max(), xs + 100] = 1.0
+    top = foot - int(ys.max())
+    prob[base - 14 : base + int(6 * ppm), 98:100] = 1.0  # the QRS: down 6 mm, up past the foot
+    row = RowGeometry(center=float(base), y_lo=40, y_hi=150, x_first=60, x_last=590, coverage=0.9)
+    labels = find_labels(prob, [row], [[95.0]], px_per_mm=ppm)
+    lbl = labels[0][0]
+    assert lbl is not None and lbl.text == "II" and lbl.crowded  # the premise
+    assert lbl.bbox[0] > 100 + 4  # the first letter is not in the word
+    out = erase_labels(prob, labels, [("III",)])
+    assert out[top : foot + 1, 100 : 100 + int(xs.max()) + 1].max() == 0.0  # all three letters
+    assert np.array_equal(out[base:], prob[base:])  # the trace's line and the QRS below it
+    # a word that reads whole leaves its neighbours alone
+    out2 = erase_labels(prob, [[lbl]], [("II",)])  # "II" where "II" stands: nothing missing
+    assert np.array_equal(out2[:, :106], prob[:, :106])
+    # a QRS stroke that comes down into the name's rows beside it (ECG-Image-Kit prints the
+    # names over the rows' first beats) is the trace's: it stays
+    prob3 = prob.copy()
+    prob3[top - 30 : foot + 1, 96:107] = 0.0  # no first letter; a stroke from 7 mm above
+    prob3[top - 30 : top + 8, 103:105] = 1.0  # 2/3 of the rows
+    out3 = erase_labels(prob3, [[lbl]], [("III",)])
+    assert np.array_equal(out3[:, :107], prob3[:, :107])
+
+
+def test_a_real_name_whose_first_letter_touches_the_qrs_is_not_followed() -> None:
+    """ecg00034 (a phone photo) prints "III" on the trace's line over the first QRS; the
+    word read "II" and the trace was followed up the first "I" (Einthoven 6.4 dB over the
+    first column): with the whole name erased it follows the QRS down (10.9 dB)."""
+    res = digitize(shared_path("images", "real-scans", "ecg00034.jpg"), fs=500)
+    assert res.layout.name.startswith("3x4")
+    i, ii, iii = (res.record.lead(n) for n in ("I", "II", "III"))
+    ok = np.isfinite(i) & np.isfinite(ii) & np.isfinite(iii)
+    a = ii[ok] - ii[ok].mean()
+    err = a - (i[ok] + iii[ok] - (i[ok] + iii[ok]).mean())
+    assert 10 * np.log10(np.sum(a**2) / np.sum(err**2)) >= 9.0

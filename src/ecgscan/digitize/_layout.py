@@ -1326,6 +1326,7 @@ def erase_labels(
         partial = lbl.text in _PARTS_OF and name in _PARTS_OF[lbl.text]
         if lbl.crowded and partial and lbl.score >= min_score:
             out[lbl.pixels] = 0.0
+            _erase_missing_letters(out, lbl, name)
             continue
         peers = [slots[k] for k in good if k[1] == c and k[0] != i]
         if len(peers) < 2:
@@ -1336,6 +1337,59 @@ def erase_labels(
         if abs(lbl.bbox[0] - x0) <= 0.5 * tall and 0.8 <= size <= 1.5:
             out[lbl.pixels] = 0.0
     return out
+
+
+def _erase_missing_letters(
+    prob: NDArray[np.float32], lbl: LeadLabel, name: str, *, cover: float = 0.6
+) -> None:
+    """Erase (in place) the letters of ``name`` that a partial reading ``lbl`` left out.
+
+    Where the trace touches one of a name's letters (the first ``I`` of ``III`` standing on
+    the trace's first QRS stroke, or on its start), that letter joins the trace's ink and
+    the word is read from the other letters only (``II``); erasing those alone leaves the
+    joined letter, and the trace was followed up it (0.3 mV and more over the row's first
+    0.1 s on the phone photos seen). The missing letters stand beside the word, on its
+    rows, within one letter pitch each (the word's width per letter plus half its height,
+    a wide letter gap): on the side where a column of ink covers at least ``cover`` of the
+    word's rows (an upright stroke; a flat trace beside the word covers a few) and has
+    no ink in the half height above them (a letter's top; a QRS stroke coming down into
+    the name or crossing it, as on ECG-Image-Kit's pages, must stay), the word's rows are
+    cleared in those columns and 0.15 × the word's height either side (serifs,
+    anti-aliased edges), short of the strokes from above. Where neither side holds such a
+    column nothing more is erased; nor for ``V1`` read as ``I`` (a ``V`` has no upright
+    stroke: the ink that looks like one there is a QRS tip's).
+    """
+    found = len(lbl.text)
+    missing = len(name) - found
+    if missing <= 0 or set(name) != {"I"}:  # the upright letters of I, II and III only
+        return
+    x0, y0, x1, y1 = lbl.bbox
+    height = y1 - y0 + 1
+    serif = max(1, int(round(0.15 * height)))
+    reach = int(np.ceil(missing * ((x1 - x0 + 1) / found + 0.5 * height))) + serif
+    lo, hi = max(0, x0 - reach), min(prob.shape[1], x1 + 1 + reach)
+    ink: NDArray[np.bool_] = np.asarray(prob[:, lo:hi] > 0.5)
+    # a letter stands on the trace with paper above it: a stroke with ink in the half
+    # height above the word (in its column or the next) is the trace's, a QRS coming down
+    # into the name or crossing it (as on ECG-Image-Kit's pages), and stays
+    above = np.asarray(ink[max(0, y0 - height // 2) : max(0, y0 - 1)].any(axis=0), dtype=bool)
+    crossed = above.copy()
+    crossed[1:] |= above[:-1]
+    crossed[:-1] |= above[1:]
+    share = np.where(crossed, 0.0, ink[y0 : y1 + 1].mean(axis=0))
+    best: tuple[float, int, int] | None = None
+    for a, b in ((0, x0 - lo), (x1 + 1 - lo, hi - lo)):
+        top = float(share[a:b].max()) if b > a else 0.0
+        if top >= cover and (best is None or top > best[0]):
+            best = (top, a, b)
+    if best is None:
+        return
+    # each upright column with its serifs and anti-aliased edges
+    _, a, b = best
+    wipe = np.zeros(hi - lo, dtype=bool)
+    for c in (np.flatnonzero(share[a:b] >= cover) + a).tolist():
+        wipe[max(a, c - serif) : min(b, c + serif + 1)] = True
+    prob[y0 : y1 + 1, np.flatnonzero(wipe & ~crossed) + lo] = 0.0
 
 
 def reassign_rhythm_strips(

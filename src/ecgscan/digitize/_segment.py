@@ -35,6 +35,7 @@ __all__ = [
     "SEGMENTATION_METHODS",
     "TraceMaps",
     "blue_ink",
+    "faint_stroke_tiers",
     "faint_strokes",
     "gate",
     "ink_levels",
@@ -242,13 +243,49 @@ def faint_strokes(
     ndarray, bool, H×W
         The stroke pixels below the darkness threshold (the confident ink is not included).
     """
+    return faint_stroke_tiers(dark, sheet, trace=trace, background=background,
+                              px_per_mm=px_per_mm, contrast=contrast, grid_span=grid_span,
+                              tail=tail, weak=None)[0]  # fmt: skip
+
+
+def faint_stroke_tiers(
+    dark: NDArray[np.float32],
+    sheet: NDArray[np.bool_],
+    *,
+    trace: float,
+    background: float,
+    px_per_mm: float,
+    contrast: float = 0.3,
+    grid_span: float = 20.0,
+    tail: float = 0.5,
+    weak: float | None = 0.6,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """:func:`faint_strokes`, and the same strokes down to ``weak`` × the background's
+    darkness (None: none).
+
+    The weak tier is what a thin QRS stroke leaves on a scan whose grid is as dark as the
+    stroke: its pixels pass every test of :func:`faint_strokes` but the first (its darkness
+    is 0.2-0.35 where the background level is 0.29 and the grid's lines 0.1-0.2 on
+    real-scan ecg00013, whose R waves' up- and downstrokes fall apart into a tip and a
+    foot). They are too faint to count as ink; the map marks them as a trace of ink (a
+    small probability, :func:`_darkness`) so that the tracker takes the rows they cover in
+    a gap between a stroke's fragments, or between a fragment and the trace at its foot,
+    as no gap (:func:`~ecgscan.digitize._extract.trace_runs`). Vertical grid lines are left
+    out as in :func:`faint_strokes`, counting ridges down to 0.8 × the weak level.
+
+    Returns
+    -------
+    strong, weak : ndarray, bool, H×W
+        :func:`faint_strokes`' pixels, and the weak tier's (a superset of them; all False
+        when ``weak`` is None).
+    """
     import cv2
 
     span = max(trace - background, 0.05)
     thr = _ink_threshold(trace, background)
     h, w = dark.shape
     if w < 5 or h < 3:
-        return np.zeros(dark.shape, dtype=bool)
+        return np.zeros(dark.shape, dtype=bool), np.zeros(dark.shape, dtype=bool)
     high = dark >= thr
     # depth below the mean of the valleys either side: on each side the lighter of the pixels
     # one and two columns away (the up- and downstroke of a narrow QRS spike stand two
@@ -264,54 +301,71 @@ def faint_strokes(
     # is a fringe, and one beside confident ink is the edge of a wider stroke (its row is
     # covered already)
     beside = cv2.dilate(dark, np.ones((1, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    cand = ridge & (dark >= background) & (beside < thr)
-    found = cv2.findNonZero(cand.view(np.uint8))
-    if found is None:
-        return cand
-    xs, ys = found.reshape(-1, 2).T.astype(np.intp)
-    fringe = (dark[ys, xs] < 0.6 * beside[ys, xs]) | ~sheet[ys, xs]
-    cand[ys[fringe], xs[fringe]] = False
-    ys, xs = ys[~fringe], xs[~fringe]
-    # the darkest vertical grid lines are such ridges too, but over most of their column:
-    # the share of ridges in each column, by 1-mm blocks of rows, over ``grid_span`` mm
+    lone = ridge & (beside < thr)
+    high_y, high_x = np.nonzero(high)  # (the tiers' hysteresis looks their labels up)
     step = max(1, int(round(px_per_mm)))
     n_blocks = max(1, h // step)
-    lines = (ridge & (dark >= 0.8 * background))[: n_blocks * step]
-    share = lines.reshape(n_blocks, -1, w).mean(axis=1, dtype=np.float32)
     reach = max(1, int(round(grid_span * px_per_mm / step)) | 1)
-    share = cv2.blur(share, (1, reach), borderType=cv2.BORDER_REFLECT)
-    lined = share[np.minimum(ys // step, n_blocks - 1), xs] >= 0.6
-    cand[ys[lined], xs[lined]] = False
-    # hysteresis: only what connects to confident ink
-    n, labels = cv2.connectedComponents((cand | high).view(np.uint8), connectivity=8)
-    joined = np.zeros(n, dtype=bool)
-    joined[labels[high]] = True
-    joined[0] = False
-    ys, xs = ys[~lined], xs[~lined]
-    keep = joined[labels[ys, xs]]
-    ys, xs = ys[keep], xs[keep]
-    added = np.zeros(dark.shape, dtype=bool)
-    if ys.size == 0:
+
+    def strokes(least: float) -> NDArray[np.bool_]:
+        cand = lone & (dark >= least)
+        found = cv2.findNonZero(cand.view(np.uint8))
+        if found is None:
+            return cand
+        xs, ys = found.reshape(-1, 2).T.astype(np.intp)
+        fringe = (dark[ys, xs] < 0.6 * beside[ys, xs]) | ~sheet[ys, xs]
+        cand[ys[fringe], xs[fringe]] = False
+        ys, xs = ys[~fringe], xs[~fringe]
+        # the darkest vertical grid lines are such ridges too, but over most of their
+        # column: the share of ridges in each column, by 1-mm blocks of rows, over
+        # ``grid_span`` mm
+        lines = (ridge & (dark >= 0.8 * least))[: n_blocks * step]
+        share = lines.reshape(n_blocks, -1, w).mean(axis=1, dtype=np.float32)
+        share = cv2.blur(share, (1, reach), borderType=cv2.BORDER_REFLECT)
+        lined = share[np.minimum(ys // step, n_blocks - 1), xs] >= 0.6
+        cand[ys[lined], xs[lined]] = False
+        # hysteresis: only what connects to confident ink
+        n, labels = cv2.connectedComponents((cand | high).view(np.uint8), connectivity=8)
+        joined = np.zeros(n, dtype=bool)
+        joined[labels[high_y, high_x]] = True
+        joined[0] = False
+        ys, xs = ys[~lined], xs[~lined]
+        keep = joined[labels[ys, xs]]
+        ys, xs = ys[keep], xs[keep]
+        added = np.zeros(dark.shape, dtype=bool)
+        if ys.size == 0:
+            return added
+        added[ys, xs] = True
+        # the anti-aliased end of a solid stroke or bar: a short run of such pixels in a
+        # column (up to ``tail`` mm) with confident ink right above or below it and nothing
+        # beyond
+        order = np.lexsort((ys, xs))
+        ys, xs = ys[order], xs[order]
+        starts = np.flatnonzero(np.r_[True, (np.diff(xs) != 0) | (np.diff(ys) != 1)])
+        ends = np.r_[starts[1:], ys.size] - 1
+        top, bot, col = ys[starts], ys[ends], xs[starts]
+        up, down = np.maximum(top - 1, 0), np.minimum(bot + 1, h - 1)
+        beyond_up = np.zeros(col.size, dtype=bool)
+        beyond_down = np.zeros(col.size, dtype=bool)
+        for c in (np.maximum(col - 1, 0), col, np.minimum(col + 1, w - 1)):
+            beyond_up |= added[up, c] | high[up, c]
+            beyond_down |= added[down, c] | high[down, c]
+        short = bot - top + 1 <= max(1, int(round(tail * px_per_mm)))
+        rim = short & ((high[up, col] & ~beyond_down) | (high[down, col] & ~beyond_up))
+        for i in np.flatnonzero(rim):
+            added[top[i] : bot[i] + 1, col[i]] = False
         return added
-    added[ys, xs] = True
-    # the anti-aliased end of a solid stroke or bar: a short run of such pixels in a column
-    # (up to ``tail`` mm) with confident ink right above or below it and nothing beyond
-    order = np.lexsort((ys, xs))
-    ys, xs = ys[order], xs[order]
-    starts = np.flatnonzero(np.r_[True, (np.diff(xs) != 0) | (np.diff(ys) != 1)])
-    ends = np.r_[starts[1:], ys.size] - 1
-    top, bot, col = ys[starts], ys[ends], xs[starts]
-    up, down = np.maximum(top - 1, 0), np.minimum(bot + 1, h - 1)
-    beyond_up = np.zeros(col.size, dtype=bool)
-    beyond_down = np.zeros(col.size, dtype=bool)
-    for c in (np.maximum(col - 1, 0), col, np.minimum(col + 1, w - 1)):
-        beyond_up |= added[up, c] | high[up, c]
-        beyond_down |= added[down, c] | high[down, c]
-    short = bot - top + 1 <= max(1, int(round(tail * px_per_mm)))
-    rim = short & ((high[up, col] & ~beyond_down) | (high[down, col] & ~beyond_up))
-    for i in np.flatnonzero(rim):
-        added[top[i] : bot[i] + 1, col[i]] = False
-    return added
+
+    strong = strokes(background)
+    if weak is None:
+        return strong, np.zeros(dark.shape, dtype=bool)
+    return strong, strokes(weak * background) | strong
+
+
+#: The probability of a weak faint stroke's pixels (:func:`faint_stroke_tiers`): above 0, so
+#: the tracker counts them as ink in a gap, far under 0.5, so they make no run of ink, and
+#: small against a run's anti-aliased fringe in its edges (``_extract.run_edges``).
+_WEAK_INK = 0.05
 
 
 def _ink_threshold(trace: float, background: float) -> float:
@@ -331,7 +385,12 @@ def _darkness(image: NDArray[np.uint8], px_per_mm: float) -> NDArray[np.float32]
     width = max(0.05, 0.6 * (trace - background))
     prob = np.clip((dark - (thr - width / 2)) / width, 0.0, 1.0)
     # thin steep strokes lighter than the threshold count as whole ink (see faint_strokes)
-    prob[faint_strokes(dark, sheet, trace=trace, background=background, px_per_mm=px_per_mm)] = 1.0
+    strong, weak = faint_stroke_tiers(dark, sheet, trace=trace, background=background,
+                                      px_per_mm=px_per_mm)  # fmt: skip
+    prob[strong] = 1.0
+    # and a trace of ink where they fade to the grid's level, so that the tracker climbs
+    # a stroke's fragments across them (see faint_stroke_tiers)
+    prob[weak & (prob < _WEAK_INK)] = _WEAK_INK
     prob[~sheet] = 0.0
     return prob.astype(np.float32)
 

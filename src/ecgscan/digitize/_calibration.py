@@ -231,7 +231,7 @@ def find_ladder(
     # columns holding a vertical run that reaches down past three baselines, ending in the
     # window (a grid line the map kept runs through it)
     long_cols: dict[int, tuple[int, int]] = {}
-    for c in range(ink.shape[1]):
+    for c in np.flatnonzero(ink.sum(axis=0) >= spacing).tolist():  # (with that much ink)
         run = _longest_run(ink[:, c], px_per_mm=1.0, gap_mm=2.0)
         if run is None:
             continue

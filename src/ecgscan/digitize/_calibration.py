@@ -22,6 +22,7 @@ __all__ = [
     "Pulse",
     "calibrate",
     "find_end_pulse",
+    "find_ladder",
     "find_pulse",
     "refine_fall",
     "settle_gains",
@@ -180,6 +181,191 @@ def find_pulse(
                      y_min=y_min, cut=True)  # fmt: skip
 
 
+def _runs(mask: NDArray[np.bool_], min_len: int = 1) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in a 1-D mask at least ``min_len`` long."""
+    edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b) - 1) for a, b in zip(starts, stops, strict=True) if b - a >= min_len]
+
+
+def find_ladder(
+    prob: NDArray[np.float32],
+    baselines: Sequence[float],
+    x_first: Sequence[float],
+    *,
+    px_per_mm: float,
+    thickness: float,
+) -> list[Pulse | None] | None:
+    """The rows' pulses when they are stacked into one "ladder" (rows closer than a pulse is
+    tall), or None.
+
+    On a 12x1 page whose rows are closer together than a 1-mV pulse is tall (20 mm/mV with
+    rows 11.8 mm apart, or 10 mm/mV with rows 10 mm apart) each row's pulse rises through
+    the rows above: the rises (and the falling edges of square pulses) merge into one
+    vertical line down the page, with the pulses' tops as rungs between (square) or right of
+    (step) the verticals, and their lead-ins as stubs to the left at the rows' baselines.
+    No single stroke stands on one row's baseline, so :func:`find_pulse` finds none, or a
+    wrong one (a ladder read as a pulse 7.7 mm tall, PTB-XL 9908). Here the vertical must
+    run down past three rows' ``baselines`` at least (the page's rows, top to bottom;
+    ``x_first`` their first columns of ink); the pulse height is the offset between the rows'
+    baselines and the rungs that most rows share (the k-th rung above the k-th baseline),
+    and a row's baseline is the lead-in stub beside it when there is one. Returns a pulse
+    per row (None for rows the ladder does not reach or no rung matches), or None when no
+    ladder stands there or fewer than three rows (and half of those it spans) match.
+    """
+    n = len(baselines)
+    if n < 3:
+        return None
+    h, w = prob.shape
+    b = np.asarray(baselines, dtype=np.float64)
+    spacing = float(np.median(np.diff(np.sort(b))))
+    x0 = max(0, int(min(x_first) - 12 * px_per_mm))
+    x1 = min(w, int(np.median(x_first) + 15 * px_per_mm))
+    y0 = max(0, int(b.min() - 45 * px_per_mm))
+    y1 = min(h, int(b.max() + 4 * px_per_mm))
+    if x1 - x0 < 3 or y1 - y0 < 3 or spacing <= 0:
+        return None
+    ink = prob[y0:y1, x0:x1] > 0.5
+    t = int(np.ceil(thickness))
+    tol = max(1.0 * px_per_mm, thickness)
+    # columns holding a vertical run that reaches down past three baselines, ending in the
+    # window (a grid line the map kept runs through it)
+    long_cols: dict[int, tuple[int, int]] = {}
+    for c in np.flatnonzero(ink.sum(axis=0) >= spacing).tolist():  # (with that much ink)
+        run = _longest_run(ink[:, c], px_per_mm=1.0, gap_mm=2.0)
+        if run is None:
+            continue
+        top, bottom = run[0] + y0, run[1] + y0
+        if top <= y0 + 1 or bottom >= y1 - 2:
+            continue
+        crossed = int(np.sum((b > top + tol) & (b <= bottom + tol)))
+        if crossed >= 3 and bottom - top >= 2.5 * spacing:
+            long_cols[c] = (top, bottom)
+    if not long_cols:
+        return None
+    cols = np.array(sorted(long_cols))
+    groups = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+    strokes = []
+    for g in groups:
+        if g.size > 2 * t + 2:
+            continue  # a band of ink, not a stroke
+        top = int(np.median([long_cols[c][0] for c in g]))
+        bottom = int(np.median([long_cols[c][1] for c in g]))
+        x_c = _stroke_centre(prob, int(g[0]) + x0, top, bottom, thickness)
+        strokes.append((x_c, int(g[0]) + x0, int(g[-1]) + x0, top, bottom))
+    if not strokes:
+        return None
+    xa, la, ra, top, bottom = strokes[0]
+    fall = None
+    for xb, lb, rb, tb, bb in strokes[1:]:
+        if 2.0 <= (xb - xa) / px_per_mm <= 12.0 and min(bottom, bb) - max(top, tb) > 2 * spacing:
+            fall = (xb, lb, rb, tb, bb)
+            break
+    # square pulses (a falling vertical beside the rising one), else steps
+    for edge in [fall, None] if fall is not None else [None]:
+        pulses = _ladder_pulses(prob, b, xa=xa, la=la, ra=ra, top=top, bottom=bottom,
+                                fall=edge, px_per_mm=px_per_mm, thickness=thickness)  # fmt: skip
+        if pulses is not None:
+            return pulses
+    return None
+
+
+def _ladder_pulses(
+    prob: NDArray[np.float32],
+    b: NDArray[np.float64],
+    *,
+    xa: float,
+    la: int,
+    ra: int,
+    top: int,
+    bottom: int,
+    fall: tuple[float, int, int, int, int] | None,
+    px_per_mm: float,
+    thickness: float,
+) -> list[Pulse | None] | None:
+    """The pulses of :func:`find_ladder` from its rising vertical (centre ``xa``, columns
+    ``la``-``ra``, rows ``top``-``bottom``) and its falling one (``fall``: centre, columns,
+    rows; None for step pulses), or None when the rungs do not fit the rows' ``b``."""
+    h, w = prob.shape
+    t = int(np.ceil(thickness))
+    tol = max(1.0 * px_per_mm, thickness)
+    if fall is not None:
+        c0, c1 = ra + 2, fall[1] - 1  # between the verticals
+    else:
+        c0, c1 = ra + 2, min(w, ra + 2 + int(2.0 * px_per_mm))  # right of the vertical
+    if c1 - c0 < 2:
+        return None
+    r0, r1 = max(0, top - t - 1), min(h, bottom + t + 2)
+    band = prob[r0:r1, c0:c1] > 0.5
+    rung_rows = band.mean(axis=1) >= 0.8
+    rungs = [r0 + (a + z) / 2.0 for a, z in _runs(rung_rows) if z - a <= 2 * t + 2]
+    covered = [i for i in range(b.size) if top - tol <= b[i] <= bottom + tol]
+    if len(covered) < 3 or not rungs or len(rungs) > len(covered) + 2:
+        return None  # a grid's mesh has a rung every 5 mm
+    ry = np.asarray(rungs)
+    # the pulse height: the offset from baselines to rungs that most rows share
+    cands = sorted({round(float(bi - r)) for bi in b[covered] for r in ry
+                    if 2.5 * px_per_mm <= bi - r <= 45 * px_per_mm})  # fmt: skip
+    best: tuple[int, float, float] | None = None
+    for cand in cands:
+        err = [float(np.min(np.abs(ry - (b[i] - cand)))) for i in covered]
+        hits = sum(e <= tol for e in err)
+        score = (hits, -float(np.sum([e for e in err if e <= tol])))
+        if best is None or score > (best[0], best[1]):
+            best = (hits, score[1], float(cand))
+    if best is None or best[0] < max(3, (len(covered) + 1) // 2):
+        return None
+    g = best[2]
+    # the ladder begins at the first pulse's top and ends at the last row's baseline (a
+    # frame line beside the traces' starts does neither)
+    if abs(float(ry.min()) - top) > tol + t or float(np.min(np.abs(b - bottom))) > tol + t:
+        return None
+
+    def stub(y: float, x_from: int, x_to: int) -> float | None:
+        """Centre row of a flat stub across columns x_from..x_to near row y."""
+        x_from, x_to = max(0, x_from), min(w, x_to)
+        a, z = max(0, int(y - tol - t)), min(h, int(y + tol + t) + 1)
+        if x_to - x_from < 2 or z <= a:
+            return None
+        rows = (prob[a:z, x_from:x_to] > 0.5).mean(axis=1) >= 0.8
+        runs = [(a + (p + q) / 2.0) for p, q in _runs(rows) if q - p <= 2 * t + 2]
+        return min(runs, key=lambda v: abs(v - y)) if runs else None
+
+    stub_w = int(1.5 * px_per_mm)
+    out: list[Pulse | None] = [None] * b.size
+    for i in covered:
+        k = int(np.argmin(np.abs(ry - (b[i] - g))))
+        if abs(ry[k] - (b[i] - g)) > tol:
+            continue
+        base = stub(b[i], la - 1 - stub_w, la - 1)
+        if base is None and fall is not None:
+            base = stub(b[i], fall[2] + 2, fall[2] + 2 + stub_w)
+        base = float(b[i]) if base is None else base
+        out[i] = Pulse(x_rise=xa, x_fall=fall[0] if fall is not None else xa, y_top=float(ry[k]),
+                       y_base=base, shape="square" if fall is not None else "step")  # fmt: skip
+    if fall is None:
+        # a step's top ends where its rung does; the rows' tops end together, so a top that
+        # the trace runs on from (or that is broken) takes the others' end
+        ends: list[float | None] = [None] * b.size
+        for i, p in enumerate(out):
+            if p is None:
+                continue
+            yy = int(round(p.y_top))
+            inked = np.asarray((prob[max(0, yy - t - 1) : yy + t + 2, :] > 0.2).any(axis=0))
+            x_end = _top_run(inked, min(w - 1, ra + 1), +1, max(2, int(round(0.5 * px_per_mm))))
+            if 2.0 * px_per_mm <= x_end - la <= 12.0 * px_per_mm:
+                ends[i] = float(x_end) - (thickness - 1.0) / 2.0  # its last ink is its cap
+        valid = [e for e in ends if e is not None]
+        if not valid:
+            return None
+        common = float(np.median(valid))
+        for i, (p, e) in enumerate(zip(out, ends, strict=True)):
+            if p is not None:
+                own = e is not None and abs(e - common) <= 1.0 * px_per_mm
+                out[i] = replace(p, x_fall=e if own and e is not None else common)
+    return out
+
+
 def find_end_pulse(
     prob: NDArray[np.float32],
     *,
@@ -232,6 +418,56 @@ def _pulse_in(
                               cut=cut, jog=step)  # fmt: skip
         if pulse is not None:
             return pulse
+    if cut and x0 == 0:
+        return _cut_step(prob, window > 0.5, y0=y0, baseline=baseline, px_per_mm=px_per_mm,
+                         thickness=thickness)  # fmt: skip
+    return None
+
+
+def _cut_step(
+    prob: NDArray[np.float32],
+    win: NDArray[np.bool_],
+    *,
+    y0: int,
+    baseline: float,
+    px_per_mm: float,
+    thickness: float,
+) -> Pulse | None:
+    """A step pulse cut by the page's left edge, of which only the end of its top is printed.
+
+    A scan or photo that cuts a row's start through a step pulse (rise and held top, no
+    falling edge) leaves a short flat stroke that starts at the image's first columns and
+    stops, as far above the row's ``baseline`` as a 1-mV pulse at a usual gain is tall
+    (within 12 %), with open paper below it (PTB-XL 11202 in the random style: 5 mm of top,
+    the trace 1.5 mm after it). Without it the stroke was read as the row's start, 6.6 mm
+    (0.26 s) early. ``win`` is the ink of the search window (its first column the image's,
+    its first row ``y0``). Returns a partial step pulse whose ``x_rise`` is the image's edge
+    and whose ``y_base`` is the row's ``baseline`` (its foot is cut off), or None.
+    """
+    t = int(np.ceil(thickness))
+    gap = max(2, int(round(0.5 * px_per_mm)))
+    for a, z in _runs(np.asarray(win[:, : t + 2].any(axis=1))):
+        if z - a > 2 * t + 1:
+            continue  # not a thin horizontal stroke at the edge (a fill, a letter)
+        top = y0 + a
+        if not _pulse_tall(top + (z - a) / 2.0, baseline, px_per_mm):
+            continue
+        band = prob[max(0, top - t - 1) : y0 + z + t + 2, :] > 0.2
+        cols: NDArray[np.bool_] = np.asarray(band.any(axis=0))
+        x_right = _top_run(cols, 0, +1, gap)
+        if not 1.0 * px_per_mm <= x_right <= 12 * px_per_mm:
+            continue
+        if cols[: x_right + 1].mean() < 0.8 or not _flat(band[:, : x_right + 1], thickness):
+            continue
+        # open paper below the top, through its end, down to 2 mm above the baseline
+        inside = win[z + t + 2 : max(z + t + 2, int(baseline - 2 * px_per_mm) - y0),
+                     : x_right + t + 2]  # fmt: skip
+        if inside.size == 0 or inside.mean() > 0.02:
+            continue
+        x_end = float(x_right) - (thickness - 1.0) / 2.0  # the top's last ink is its cap
+        y_top = _top_centre(prob, 0.0, x_end, float(top), thickness)
+        return Pulse(x_rise=0.0, x_fall=x_end, y_top=y_top, y_base=float(baseline),
+                     partial=True, shape="step")  # fmt: skip
     return None
 
 
@@ -316,6 +552,12 @@ def _search_pulse(
                 int(xa) - x0 : int(xb) - x0,
             ]
             if band.size == 0 or band.any(axis=0).mean() < 0.8:
+                continue
+            # ...without a break longer than half a millimetre: a step pulse's top that ends
+            # 1.3 mm short of the trace's first R wave is not a square pulse's top (PTB-XL
+            # 11105: the R wave's downstroke was read as the falling edge, 0.13 s late)
+            breaks = _runs(np.asarray(~band.any(axis=0)))
+            if breaks and max(z - a + 1 for a, z in breaks) > max(3, 0.5 * px_per_mm) + bridge:
                 continue
             half = thickness / 2.0
             y_top = y_centre(xa, xb, (ta + tb) / 2)
@@ -437,10 +679,22 @@ def _step_top(
     part = band[:, left + t : x_right + 1]
     if np.mean(part.any(axis=0)) < 0.8 or not _flat(part, thickness):
         return None
-    # blank below the top, right of the rise, through the top's end (no falling stroke)
+    # open paper below the top, right of the rise, through the top's end: a trace that
+    # rises, runs flat and falls again has ink there, its falling stroke
     inside = win[top + t + 2 : bottom - t - 1, left + t + 1 : x_right + t + 2]
-    if inside.size == 0 or inside.mean() > 0.02:
+    if inside.size == 0:
         return None
+    if inside.mean() > 0.02:
+        # the row's printed name, or the trace's first samples when the printer starts it
+        # under the top (no margin left for the pulse; PTB-XL 9515, 9517: 3-12 % of the
+        # inside, the rise's stroke wider than a line included), may stand there (up to a
+        # quarter of it), but no falling stroke: ink on most rows of the pulse's upper
+        # third under the top's end
+        y_in = top + t + 2
+        below_end = win[y_in : max(y_in, top + (bottom - top) // 3),
+                        max(left + 2 * t + 1, x_right - t - 1) : x_right + 2]  # fmt: skip
+        if inside.mean() > 0.25 or (below_end.size and below_end.any(axis=1).mean() > 0.25):
+            return None
     return x_right
 
 

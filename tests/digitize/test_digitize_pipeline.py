@@ -28,6 +28,7 @@ from ecgscan.digitize._pipeline import (
     _align_strips,
     _column_shifts,
     _row_origins,
+    _row_skew,
     _time_mark,
     _trace_origin,
 )
@@ -308,6 +309,77 @@ def test_a_rhythm_strip_is_moved_onto_its_grid_segment_or_left_out_where_they_di
     assert _align_strips(segments, fs=fs) == {}
     kept = next(p for p in segments["II"] if p[0].size > 1250)
     assert kept[0].min() > seg_t.max() and kept[0].size == ts.size - 1250
+
+
+def test_a_rhythm_strip_early_against_its_grid_segment_is_a_skew_every_row_shares() -> None:
+    fs = 500.0
+    ts = np.arange(0, 5000) / fs
+    seg_t = ts[:1250]
+    centres = [100.0, 250.0, 400.0, 550.0]  # rows I.., II.., III.., strip II
+    leads = [("I", "aVR"), ("II", "aVL"), ("III", "aVF"), ("II",)]
+    early = 3.0  # samples: the strip, 300 px below row II, shows each instant 3 samples early
+    strip = (ts, _beat(ts + early / fs), 1.0)
+    grid = [(seg_t, _beat(seg_t + k / fs), 0.9) for k in (-1.5, 0.0, 1.5)]
+    segments = {"I": [grid[0]], "II": [grid[1], strip], "III": [grid[2]]}
+    row_of = {id(grid[0]): 0, id(grid[1]): 1, id(grid[2]): 2, id(strip): 3}
+    on = [True] * 4
+    got = _row_skew(segments, row_of, centres, leads, on, fs=fs, px_per_sample=0.3)
+    # 1 sample per 100 px, zero at the grid rows' mean (row II)
+    assert got == pytest.approx([-1.5, 0.0, 1.5, 3.0], abs=0.15)
+    # the separators placed two grid rows already: their times stand, the strip alone moves
+    placed = [True, False, True, False]
+    assert _row_skew(segments, row_of, centres, leads, on, fs=fs, px_per_sample=0.3,
+                     placed=placed) == [0.0] * 4  # fmt: skip
+    # a skew of 1.5 % (0.3 px per sample) is no shear: another signal, or a row of its own
+    assert _row_skew(segments, row_of, centres, leads, on, fs=fs, px_per_sample=1.5) == [0.0] * 4
+    # a row of its own keeps its time
+    got = _row_skew(segments, row_of, centres, leads, [False, True, True, True], fs=fs,
+                    px_per_sample=0.3)  # fmt: skip
+    assert got[0] == 0.0 and got[3] == pytest.approx(2.25, abs=0.15)  # (mean of rows II, III)
+    # a strip that does not match its grid segment says nothing
+    other = (ts, np.sin(2 * np.pi * 0.37 * ts), 1.0)
+    segments = {"I": [grid[0]], "II": [grid[1], other], "III": [grid[2]]}
+    row_of = {id(grid[0]): 0, id(grid[1]): 1, id(grid[2]): 2, id(other): 3}
+    assert _row_skew(segments, row_of, centres, leads, on, fs=fs, px_per_sample=0.3) == [0.0] * 4
+
+
+def _sheared_traces(page, k: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``page``'s image with its ink right of the pulses sheared against the grid, x' = x -
+    k (y - y_mid) (y_mid: the grid rows' mean baseline), as the traces of a photographed
+    thermal printout sit against its straightened grid: the lower the row, the further left."""
+    import cv2
+
+    img = page.image
+    base = sorted({lead["baseline_y"] for lead in page.truth["leads"]})
+    x0 = int(page.truth["leads"][0]["x_start"]) + 15
+    mid = float(np.mean(base[:3]))
+    warp = np.float32([[1, -k, k * mid], [0, 1, 0]])
+    moved = cv2.warpAffine(img, warp, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderValue=(255, 255, 255))  # fmt: skip
+    ink, ink_moved = img.max(axis=2) < 220, moved.max(axis=2) < 220
+    ink[:, :x0] = ink_moved[:, :x0] = False
+    out = img.copy()
+    out[ink] = 255
+    out[ink_moved] = moved[ink_moved]
+    return out
+
+
+def test_traces_sheared_against_the_grid_are_put_on_one_time_axis_by_the_rhythm_strip(  # type: ignore[no-untyped-def]
+    record, monkeypatch
+) -> None:
+    # no separators: the rhythm strip, lead II again, is the only witness of the shear
+    page = render_page(record, layout="3x4+II", dpi=150, style="clean", seed=1, separators=False)
+    image = _sheared_traces(page, 0.004)  # rows 0.9 px (3 samples) apart, the strip 1.8 px
+    res = digitize(image, fs=500)
+    assert res.layout.name == "3x4+II"
+    db, lags = _einthoven(res.record)
+    assert max(map(abs, lags)) <= 1 and db > 18.0
+    # each row on its own origin (the rule before): I and III 3 samples off II
+    import ecgscan.digitize._pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "_row_skew", lambda *a, **k: [0.0] * len(a[2]))
+    old_db, old_lags = _einthoven(digitize(image, fs=500).record)
+    assert max(map(abs, old_lags)) >= 2 and old_db < db - 6.0
 
 
 def _marked_rows(offsets: list[float] | list[tuple[float, float, float]]) -> np.ndarray:

@@ -652,6 +652,126 @@ def _strip_lag(
     return m - max_lag + off, float(corr[m]), float(corr[max_lag])
 
 
+def _peak_drop(strip: _Part, part: _Part, *, fs: float, lag: float) -> float:
+    """How much the correlation of ``strip`` with ``part`` falls from ``lag`` (samples, as
+    :func:`_strip_lag` measures it) to 10 ms either side: the lesser fall of the two. A
+    clear peak (a QRS complex in common) falls by a tenth or more; a flat one (a trace with
+    no sharp wave, or noise) has no lag to speak of."""
+    step = max(1, int(round(0.01 * fs)))
+    fits = [_strip_lag(_moved(strip, lag + d, fs), part, fs=fs, max_lag=1) for d in (-step, step)]
+    here = _strip_lag(_moved(strip, lag, fs), part, fs=fs, max_lag=1)
+    if here is None or any(f is None for f in fits):
+        return 0.0
+    return min(here[2] - f[2] for f in fits if f is not None)
+
+
+def _moved(part: _Part, shift: float, fs: float) -> _Part:
+    """``part`` resampled ``shift`` samples later on its own times (its value at ``t`` is the
+    one it drew at ``t - shift / fs``): a trace that ran early by ``shift`` samples put back on
+    time. Its unknown stretches stay unknown; times it did not draw become unknown."""
+    ts, mv, w = part
+    ok = np.isfinite(mv)
+    if ok.sum() < 2 or shift == 0.0:
+        return part
+    t_src = ts - shift / fs
+    inside = (t_src >= ts[ok][0]) & (t_src <= ts[ok][-1])
+    out = np.where(inside, np.interp(t_src, ts[ok], mv[ok]), np.nan)
+    gaps = ~ok
+    if gaps.any():  # keep its unknown stretches unknown
+        near = np.interp(t_src, ts, gaps.astype(np.float64)) > 0
+        out[near] = np.nan
+    return ts, out, w
+
+
+def _row_skew(
+    segments: dict[str, list[_Part]],
+    row_of: dict[int, int],
+    centres: list[float],
+    row_leads: list[tuple[str, ...]],
+    on_axis: list[bool],
+    *,
+    fs: float,
+    px_per_sample: float,
+    placed: list[bool] | None = None,
+    max_shift: float = 0.04,
+    min_corr: float = 0.8,
+    min_drop: float = 0.02,
+    max_slope: float = 0.01,
+    min_move: float = 0.5,
+) -> list[float]:
+    """Per row, how many samples its trace runs early: the traces' skew against the grid,
+    linear in the row's height, that a rhythm strip shows against its lead's grid segment.
+
+    The rows of a page are printed at once, and a rhythm strip repeats one lead of the grid
+    at the same times: the strip and that lead's grid segment are one signal, printed on two
+    rows. On photographed thermal printouts the traces are sheared against the grid the page
+    was straightened by (the straightened grid is even across the rows to a few hundredths of
+    a pixel, the traces' time zero is not): the lower a row, the further left its trace
+    starts, by 0.1 to 1 % of the height between the rows (13 phone photos of 3x4+II pages:
+    the strip runs early against its II segment on every one, by 0.06 to 5 samples, and the
+    lags of I and III that fit Einthoven's law best agree with the line it draws).
+
+    The strip's lag against its grid segment (:func:`_strip_lag`, parabola-refined to a
+    fraction of a sample) measures that shear between their two rows; the skew is a line in
+    the rows' baselines (``centres``) through those lags (least squares through zero over
+    the pairs of strip and segment of each strip whose lead a grid row prints, ``row_of``
+    telling each part's row), and every row on the page's time axis (``on_axis``) runs early
+    by the line's value at its baseline less its mean over the multi-lead rows: the grid
+    rows' mean time stays where the pulses put it, only the rows' differences are measured.
+
+    A pair is believed when the two correlate by ``min_corr``, at a lag inside ``max_shift``
+    s whose peak stands out (it falls by ``min_drop`` 10 ms either side: a flat curve has no
+    lag to speak of). A skew over ``max_slope`` (pixels per pixel of height, with
+    ``px_per_sample``) is not a shear but a mistraced stretch or a row of its own; one that
+    moves no grid row by ``min_move`` samples is within the lags' noise (a few tenths of a
+    sample on straight renders) and the interpolation's blur would cost more than it gains.
+    Where the column separators ``placed`` two or more grid rows (:func:`_column_shifts`)
+    their times are measured already (on photos they draw the same shear across the grid
+    rows) and the strip alone is off: that is :func:`_align_strips`' part. All zeros then, or
+    without a strip whose lead the grid prints.
+    """
+    n = len(centres)
+    zero = [0.0] * n
+    grid_rows = [i for i in range(n) if len(row_leads[i]) >= 2 and on_axis[i]]
+    if not grid_rows:
+        return zero
+    if placed is not None and sum(placed[i] for i in grid_rows) >= 2:
+        return zero
+    max_lag = max(1, int(round(max_shift * fs)))
+    parts_of: dict[int, list[tuple[str, _Part]]] = {}
+    for lead, parts in segments.items():
+        for part in parts:
+            if id(part) in row_of:
+                parts_of.setdefault(row_of[id(part)], []).append((lead, part))
+    num = den = 0.0
+    for r in range(n):
+        if len(row_leads[r]) != 1 or not on_axis[r] or len(parts_of.get(r, [])) != 1:
+            continue
+        lead, strip = parts_of[r][0]
+        for g in grid_rows:
+            for name, part in parts_of.get(g, []):
+                if name != lead or not part[0].size:
+                    continue
+                fit = _strip_lag(strip, part, fs=fs, max_lag=max_lag)
+                if fit is None or fit[1] < min_corr or abs(fit[0]) >= max_lag - 1:
+                    continue
+                if min_drop > 0 and _peak_drop(strip, part, fs=fs, lag=fit[0]) < min_drop:
+                    continue
+                dy = centres[r] - centres[g]
+                num += fit[0] * dy
+                den += dy * dy
+    if den <= 0:
+        return zero
+    slope = num / den  # samples early per pixel of height
+    if abs(slope) * px_per_sample > max_slope:
+        return zero
+    ref = float(np.mean([centres[i] for i in grid_rows]))
+    early = [slope * (centres[i] - ref) if on_axis[i] else 0.0 for i in range(n)]
+    if max(abs(early[i]) for i in grid_rows) < min_move:
+        return zero
+    return early
+
+
 def _align_strips(
     segments: dict[str, list[_Part]],
     *,
@@ -703,18 +823,10 @@ def _align_strips(
                     drop |= (ts >= part[0][0] - 0.5 / fs) & (ts <= part[0][-1] + 0.5 / fs)
             if lags:
                 shift = float(np.average(lags, weights=weights))
-                if abs(shift) >= 0.25:
-                    ok = np.isfinite(mv)
-                    if ok.sum() >= 2:
-                        # the strip's value at ts is what it drew shift samples earlier
-                        t_src = ts - shift / fs
-                        inside = (t_src >= ts[ok][0]) & (t_src <= ts[ok][-1])
-                        mv = np.where(inside, np.interp(t_src, ts[ok], mv[ok]), np.nan)
-                        gaps = ~np.isfinite(strip[1])
-                        if gaps.any():  # keep its unknown stretches unknown
-                            near = np.interp(t_src, ts, gaps.astype(np.float64)) > 0
-                            mv[near] = np.nan
-                        moved[lead] = shift
+                if abs(shift) >= 0.25 and np.isfinite(mv).sum() >= 2:
+                    # the strip's value at ts is what it drew shift samples earlier
+                    mv = _moved(strip, shift, fs)[1]
+                    moved[lead] = shift
             if drop.any():
                 ts, mv = ts[~drop], mv[~drop]
             new_parts.append((ts, mv, w))
@@ -886,6 +998,7 @@ def digitize(
         [r.center for r in rows], pulses, owns, [float(r.x_first) for r in rows],
         ppm=grid.px_per_mm_x,
     )  # fmt: skip
+    common_axis = list(on_axis)  # (on_axis narrows below to the rows that pool phases)
     lengths = [max(float(r.x_last) - t0, 1.0) for r, t0 in zip(rows, origins, strict=True)]
     columns = []
     # a row whose trace reaches the image's right edge was cut off there
@@ -1014,7 +1127,8 @@ def digitize(
     pooled = [row.costs for row, on in zip(traced, on_axis, strict=True)
               if on and row.costs is not None]  # fmt: skip
     page_phase = best_phase(np.sum(pooled, axis=0)) if pooled else 0.0
-    for row, on, row_shift in zip(traced, on_axis, col_shifts, strict=True):
+    row_of: dict[int, int] = {}  # each part's row, by the part's identity
+    for i_row, (row, on, row_shift) in enumerate(zip(traced, on_axis, col_shifts, strict=True)):
         r, t0, dur, leads, xs, ys, run_xf, upper, lower, radius, zero_y, costs, hidden = row
         if not leads or xs.size < 2:
             continue
@@ -1055,7 +1169,9 @@ def digitize(
                 if yy.size
                 else 0.0
             )
-            segments.setdefault(canonical, []).append((ts - shift, sign * mv, cont))
+            part = (ts - shift, sign * mv, cont)
+            segments.setdefault(canonical, []).append(part)
+            row_of[id(part)] = i_row
             old = stats.get(canonical)
             if old is None or cont > old[0]:
                 stats[canonical] = (cont, contrast, clipped)
@@ -1070,7 +1186,16 @@ def digitize(
         layout_rows[i] = dataclasses.replace(layout_rows[i], leads=(now,))
         strips = ",".join(lds[0] for lds in row_leads if len(lds) == 1)
         layout_name = layout_name.split("+")[0] + "+" + strips
-    # a rhythm strip is its lead's grid segment again at the same times: on that time axis
+    # a rhythm strip is its lead's grid segment again at the same times: the lag between the
+    # two is the traces' skew between their rows, which every row takes its share of
+    early = _row_skew(segments, row_of, [r.center for r in rows],
+                      [tuple(x.lstrip("-") for x in lds) for lds in row_leads],
+                      common_axis, fs=fs, px_per_sample=px_per_s / fs,
+                      placed=[any(v != 0.0 for v in sh) for sh in col_shifts],)  # fmt: skip
+    if any(abs(e) >= 0.25 for e in early):
+        segments = {lead: [_moved(p, early[row_of[id(p)]], fs) if id(p) in row_of else p
+                           for p in parts] for lead, parts in segments.items()}  # fmt: skip
+    # and what remains of its lag puts it on its grid segment's time axis
     _align_strips(segments, fs=fs)
 
     signal = np.full((n_out, len(LEADS)), np.nan)

@@ -79,3 +79,20 @@ def test_the_stacking_learns_what_the_trees_add() -> None:
     # trees without information get no weight
     noise = rng.random(n)
     assert abs(fit_tree_stack(y[:, None], p[:, None], noise[:, None], ["X"])["X"][1]) < 0.1
+
+
+def test_an_ensemble_file_with_a_broken_stacking_is_reported(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from ecgscan.classify import EnsembleClassifier, load_classifier
+
+    shipped = load_classifier("ensemble")
+    assert isinstance(shipped, EnsembleClassifier) and shipped.trees is not None
+    config = dict(shipped.config)
+    shutil.copy2(shipped.trees.path, tmp_path / shipped.trees.path.name)
+    broken = ({"file": shipped.trees.path.name}, {**config["trees"], "stack": {"NOPE": [1, 0, 0]}})
+    for trees in broken:
+        (tmp_path / "ensemble.json").write_text(json.dumps({**config, "trees": trees}))
+        with pytest.raises(InputFileError, match="stack|names labels"):
+            EnsembleClassifier(tmp_path / "ensemble.json")

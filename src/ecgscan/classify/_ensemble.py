@@ -434,8 +434,14 @@ class EnsembleClassifier:
         self.tree_stack: dict[str, list[float]] = {}
         if "trees" in self.config:
             spec = self.config["trees"]
+            try:
+                self.tree_stack = {str(k): [float(v) for v in c] for k, c in spec["stack"].items()}
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise InputFileError(
+                    f"{str(self.path)!r}: its 'trees' entry has no readable 'stack' ({exc!r}); "
+                    "refit it with `ecgscan train classifier --model ensemble --fit-trees`"
+                ) from None
             self.trees = BeatTrees(self.path.parent / str(spec.get("file", "beat_trees.npz")))
-            self.tree_stack = {str(k): [float(v) for v in c] for k, c in spec["stack"].items()}
             unknown = (set(self.tree_stack) - set(self.heads["challenge"])) | (
                 set(self.tree_stack) - set(self.trees.labels)
             )

@@ -721,24 +721,21 @@ class TrainConfig:
                 )
             if not 0.0 <= self.p_digitized <= 1.0:
                 raise EcgscanError(f"p_digitized must be in [0, 1], got {self.p_digitized}")
-        if self.refit_rate is not None:
+        ensemble_files = (
+            ("refit_rate", self.refit_rate, "whose rate rule is refitted"),
+            ("fit_trees", self.fit_trees, "the beat trees are stacked onto"),
+        )
+        for option, path, role in ensemble_files:
+            if path is None:
+                continue
             if get_model_spec(self.model).input != "ensemble":
-                raise EcgscanError("refit_rate: only an ensemble has a rate rule")
-            if not Path(self.refit_rate).is_file():
+                raise EcgscanError(f"{option}: only an ensemble has a rate rule or beat trees")
+            if not Path(path).is_file():
                 raise EcgscanError(
-                    f"refit_rate: ensemble file {self.refit_rate!r} not found; give the "
-                    "ensemble.json whose rate rule is refitted"
+                    f"{option}: ensemble file {path!r} not found; give the ensemble.json {role}"
                 )
-        if self.fit_trees is not None:
-            if get_model_spec(self.model).input != "ensemble":
-                raise EcgscanError("fit_trees: beat trees are stacked onto an ensemble")
-            if not Path(self.fit_trees).is_file():
-                raise EcgscanError(
-                    f"fit_trees: ensemble file {self.fit_trees!r} not found; give the "
-                    "ensemble.json the beat trees are stacked onto"
-                )
-            if self.refit_rate is not None:
-                raise EcgscanError("give either --refit-rate or --fit-trees, not both")
+        if self.refit_rate is not None and self.fit_trees is not None:
+            raise EcgscanError("give either --refit-rate or --fit-trees, not both")
 
 
 @dataclass

@@ -9,14 +9,15 @@ lead ST elevation, QRS extremes, heart rate) draw them. The ensemble stacks the 
 probability onto its own per label (its ``trees`` rule); on its own the model is weaker.
 
 The trees are fitted with scikit-learn's ``HistGradientBoostingClassifier`` (``ecgscan train
-classifier --model beat-trees``, the ``train`` extra) and stored as plain arrays in an ``.npz``
-file, so that inference needs only NumPy: all trees of all labels are walked together, one
-level per step.
+classifier --model ensemble --fit-trees ENSEMBLE.json``, the ``train`` extra) and stored as
+plain arrays in an ``.npz`` file, so that inference needs only NumPy: all trees of all labels
+are walked together, one level per step.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ..errors import InputFileError
 
 __all__ = ["BeatTrees", "pack_trees"]
 
+_REFIT = "fit it with `ecgscan train classifier --model ensemble --fit-trees ENSEMBLE.json`"
 _NODE_FIELDS = ("feature", "threshold", "left", "right", "missing_left", "leaf", "value")
 
 
@@ -45,7 +47,7 @@ class BeatTrees:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"beat-trees file {str(self.path)!r} not found")
+            raise FileNotFoundError(f"beat-trees file {str(self.path)!r} not found; {_REFIT}")
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 self.labels = tuple(str(v) for v in z["labels"])
@@ -54,15 +56,19 @@ class BeatTrees:
                 self.roots = np.asarray(z["roots"], dtype=np.int64)
                 self.tree_label = np.asarray(z["tree_label"], dtype=np.int64)
                 nodes = {k: z[k] for k in _NODE_FIELDS}
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile):
             raise InputFileError(
-                f"{str(self.path)!r} is not an ecgscan beat-trees file ({exc}); write it with "
-                "`ecgscan train classifier --model beat-trees`"
+                f"{str(self.path)!r} is not an ecgscan beat-trees file (not a NumPy .npz "
+                f"archive); {_REFIT}"
+            ) from None
+        except KeyError as exc:
+            raise InputFileError(
+                f"{str(self.path)!r} is not an ecgscan beat-trees file (no {exc} array); {_REFIT}"
             ) from None
         if features != BEAT_FEATURES:
             raise InputFileError(
                 f"{str(self.path)!r} was fitted on other beat features than this ecgscan "
-                "computes; refit it with `ecgscan train classifier --model beat-trees`"
+                f"computes; {_REFIT.replace('fit it', 'refit it')}"
             )
         self.feature = np.asarray(nodes["feature"], dtype=np.int64)
         self.threshold = np.asarray(nodes["threshold"], dtype=np.float64)

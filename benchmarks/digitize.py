@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/digitize.py [--shared ../shared] [--limit N] [--category A_clean]
-                                  [--diagnose]
+                                  [--diagnose] [--skip-real | --real-only]
 
 On ``images/eik-dev`` it prints, per category, the Challenge SNR (official and corrected
 variants, mean and minimum over pages) and the Kaggle SNR; on ``images/real-scans`` whether
@@ -18,7 +18,9 @@ shift (``tau``, samples beyond digitize's 20-ms lead-in; negative = the estimate
 the SNR at the nominal timing, after the best shift (both with the best vertical offset) and
 after a least-squares gain too (``gain`` > 1: the estimate is too small), and the share of
 the residual on the steepest tenth of the samples (QRS strokes); medians per page, means per
-category.
+category; on the real scans it prints the best lags of I and III beat by beat along the first
+column (a lag that drifts along the row is a time offset that changes along x, which one offset
+per row cannot follow).
 """
 
 from __future__ import annotations
@@ -55,12 +57,17 @@ def _einthoven(i: np.ndarray, ii: np.ndarray, iii: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(a**2) / max(np.sum(d**2), 1e-12)))
 
 
-def _einthoven_lagged(record: Record, max_lag: int = 10) -> tuple[float, int, int]:
+def _einthoven_lagged(
+    record: Record, max_lag: int = 10, window: np.ndarray | None = None
+) -> tuple[float, int, int]:
     """Diagnostic: :func:`_einthoven_db` after shifting I and III against II by the whole
     samples (within ``max_lag``) that fit best, and those lags (negative: the lead runs late
-    against II). Rows printed simultaneously and placed on one time axis give (0, 0)."""
+    against II). Rows printed simultaneously and placed on one time axis give (0, 0).
+    ``window``: a boolean mask of the samples compared (default: all)."""
     i, ii, iii = (record.lead(n) for n in ("I", "II", "III"))
     n = ii.size
+    if window is not None:
+        ii = np.where(window, ii, np.nan)
 
     def shifted(x: np.ndarray, k: int) -> np.ndarray:
         out = np.full(n, np.nan)
@@ -80,6 +87,36 @@ def _einthoven_lagged(record: Record, max_lag: int = 10) -> tuple[float, int, in
             if np.isfinite(db) and not db <= best[0]:
                 best = (db, a, b)
     return best
+
+
+def _beat_lags(
+    record: Record, max_lag: int = 8, half: float = 0.15
+) -> list[tuple[float, int, int]]:
+    """Diagnostic: the best lags of I and III (as :func:`_einthoven_lagged`) beat by beat, over
+    ``half`` s either side of each QRS complex of the first column (II's steepest strokes,
+    0.3 s apart at least): (time in s, lag of I, lag of III) per beat. Lags that drift along
+    the row say a row's time offset changes along x (a photo's bend the dewarp left), which
+    one offset per row cannot follow; lags that stay put say the row is offset as a whole."""
+    i, ii, iii = (record.lead(n) for n in ("I", "II", "III"))
+    fs = record.fs
+    ok = np.isfinite(i) & np.isfinite(ii) & np.isfinite(iii)
+    if ok.sum() < 100:
+        return []
+    slope = np.where(ok, np.abs(np.gradient(np.nan_to_num(ii))), 0.0)
+    peaks: list[int] = []
+    for k in np.argsort(-slope):
+        if not ok[k] or (peaks and slope[k] < 0.3 * slope[peaks[0]]):
+            break  # (descending: the rest are weaker strokes, or outside the column)
+        if all(abs(int(k) - p) > 0.3 * fs for p in peaks):
+            peaks.append(int(k))
+    out = []
+    for p in sorted(peaks):
+        window = np.zeros(ii.size, dtype=bool)
+        window[max(0, p - int(half * fs)) : p + int(half * fs)] = True
+        db, a, b = _einthoven_lagged(record, max_lag, window=window & ok)
+        if np.isfinite(db):  # (a stroke at the column's start: too few samples to compare)
+            out.append((p / fs, a, b))
+    return out
 
 
 _DIAG_KEYS = ("tau", "nominal", "shifted", "gain", "shifted+gain", "steep")
@@ -386,7 +423,7 @@ def pixel_diagnosis(root: Path, *, limit: int | None, category: str | None) -> N
         print("not compared: " + ", ".join(skipped))
 
 
-def real_scans(root: Path, *, limit: int | None) -> list[float]:
+def real_scans(root: Path, *, limit: int | None, diagnose: bool = False) -> list[float]:
     files = sorted(
         p for p in root.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"}
     )
@@ -408,6 +445,9 @@ def real_scans(root: Path, *, limit: int | None) -> list[float]:
                 best, lag_i, lag_iii = _einthoven_lagged(res.record)
                 lagged.append(best)
                 note += f"  (best lag {best:6.2f} dB at I {lag_i:+d}, III {lag_iii:+d})"
+                if diagnose:
+                    beats = [f"{t:.2f} s I {a:+d} III {b:+d}" for t, a, b in _beat_lags(res.record)]
+                    note += "\n" + 21 * " " + "per beat: " + "  ".join(beats)
         except DigitizationError as exc:
             failed += 1
             note = f"DigitizationError: {exc}"
@@ -428,6 +468,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--category", default=None)
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--real-only", action="store_true", help="only the real scans")
     parser.add_argument(
         "--diagnose", action="store_true", help="decompose each lead's error (timing, gain)"
     )
@@ -444,11 +485,13 @@ def main() -> None:
     if args.pixels:
         pixel_diagnosis(images / "eik-dev", limit=args.limit, category=args.category)
         return
-    seconds = eik_dev(
-        images / "eik-dev", limit=args.limit, category=args.category, diagnose=args.diagnose
-    )
+    seconds: list[float] = []
+    if not args.real_only:
+        seconds += eik_dev(
+            images / "eik-dev", limit=args.limit, category=args.category, diagnose=args.diagnose
+        )
     if not args.skip_real:
-        seconds += real_scans(images / "real-scans", limit=args.limit)
+        seconds += real_scans(images / "real-scans", limit=args.limit, diagnose=args.diagnose)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nspeed: median {statistics.median(seconds):.2f} s/page over {len(seconds)} pages; "
           f"peak memory {peak_mb:.0f} MB")  # fmt: skip

@@ -417,26 +417,109 @@ def test_column_separators_place_each_row_on_the_page_time_axis() -> None:
     beside[210:251, 144] = 1.0  # an R wave beside the mark: which is the mark is not clear
     assert _time_mark(_page_of(beside), beside, x=140.0, baseline=250.0, ppm=_PPM) is None
     leads = [("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6")]
-    shifts = _column_shifts(page, prob, [20.0] * 3, [100.0, 250.0, 400.0], [*leads, ("II",)],
-                            px_per_s=150.0, seg_s=[0.8] * 3 + [3.2], ppm=_PPM)  # fmt: skip
+    shifts, placed = _column_shifts(page, prob, [20.0] * 3, [100.0, 250.0, 400.0],
+                                    [*leads, ("II",)], px_per_s=150.0, seg_s=[0.8] * 3 + [3.2],
+                                    ppm=_PPM)  # fmt: skip
+    assert placed == [True, True, True]
     # each row moved as a whole, about the rows' mean; the rhythm strip is left alone
     assert np.allclose(shifts[0], 0.9, atol=0.1) and np.allclose(shifts[2], -0.8, atol=0.1)
     assert np.allclose(shifts[1], -0.1, atol=0.1) and shifts[3] == [0.0]
     # an R wave on one row's mark moves that mark: the row keeps the median of its marks
     prob[210:251, 140] = 1.0
-    again = _column_shifts(_page_of(prob), prob, [20.0] * 3, [100.0, 250.0, 400.0], leads,
-                           px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM)  # fmt: skip
+    again, _ = _column_shifts(_page_of(prob), prob, [20.0] * 3, [100.0, 250.0, 400.0], leads,
+                              px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM)  # fmt: skip
     assert np.allclose(again, shifts[:3], atol=0.15)
     # a row whose marks drift along it (paper stretched under the print head) is not moved
     # as a whole: its offset is within its marks' spread
     drift = _marked_rows([(0.0, 0.3, 1.2), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)])
-    assert _column_shifts(_page_of(drift), drift, [20.0] * 3, [100.0, 250.0, 400.0], leads,
-                          px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM) == [[0.0] * 4] * 3  # fmt: skip
+    drifting = _column_shifts(_page_of(drift), drift, [20.0] * 3, [100.0, 250.0, 400.0], leads,
+                              px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM)  # fmt: skip
+    assert drifting == ([[0.0] * 4] * 3, [False, True, True])
     # no marks: nothing is moved
     plain = _ink(h=500, w=560)
     plain[[99, 100, 101, 249, 250, 251, 399, 400, 401], 20:520] = 1.0
     assert _column_shifts(_page_of(plain), plain, [20.0] * 3, [100.0, 250.0, 400.0], leads,
-                          px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM) == [[0.0] * 4] * 3  # fmt: skip
+                          px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM) == ([[0.0] * 4] * 3,
+                                                                          [False] * 3)  # fmt: skip
+    # rows whose marks agree that they are in place are placed, unmoved: their times are
+    # measured (a rhythm strip's lag against them is the strip's own, not a shear)
+    straight = _marked_rows([0.0, 0.0, 0.0])
+    assert _column_shifts(_page_of(straight), straight, [20.0] * 3, [100.0, 250.0, 400.0], leads,
+                          px_per_s=150.0, seg_s=[0.8] * 3, ppm=_PPM) == ([[0.0] * 4] * 3,
+                                                                          [True] * 3)  # fmt: skip
+
+
+def test_a_grid_line_is_no_time_mark_but_a_separator_printed_on_one_is() -> None:
+    # vertical grid lines every 5 mm across the page, a trace along each row, no separator:
+    # the dark line near the expected boundary repeats 5 mm either side, so it is no mark
+    prob = _ink(h=500, w=560)
+    prob[:, 20:540:30] = 0.5
+    for y in (100, 250, 400):
+        prob[y - 1 : y + 2, 20:520] = 1.0
+    assert _time_mark(_page_of(prob), prob, x=141.0, baseline=250.0, ppm=_PPM) is None
+    # a tick printed on that grid line is darker than its neighbours: a mark
+    prob[226:275, 139:142] = 1.0
+    assert _time_mark(_page_of(prob), prob, x=141.0, baseline=250.0,
+                      ppm=_PPM) == pytest.approx(140.0, abs=0.3)  # fmt: skip
+
+
+def _stretched_ink(page, scale: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``page``'s image with its ink right of the pulses stretched in x by ``scale`` about
+    the first trace's start against the grid, as a printer whose columns are longer than its
+    grid says draws them; returns the image and the stretched separators' true x per row."""
+    import cv2
+
+    img = page.image
+    x0 = float(min(lead["x_start"] for lead in page.truth["leads"]))
+    warp = np.float32([[scale, 0, x0 * (1 - scale)], [0, 1, 0]])
+    moved = cv2.warpAffine(img, warp, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderValue=(255, 255, 255))  # fmt: skip
+    ink, ink_moved = img.max(axis=2) < 220, moved.max(axis=2) < 220
+    cut = int(x0) - 5
+    ink[:, :cut] = ink_moved[:, :cut] = False
+    out = img.copy()
+    out[ink] = 255
+    out[ink_moved] = moved[ink_moved]
+    return out
+
+
+def test_separators_of_columns_longer_than_the_grid_says_are_found_from_the_page_spacing(  # type: ignore[no-untyped-def]
+    record, monkeypatch
+) -> None:
+    # the trace and its separators 1.6 % longer than the grid: the marks lie 1, 2 and 3 mm past
+    # the grid's boundaries, the last two outside the 1.2 mm the grid's boundary is searched
+    page = render_page(record, layout="3x4", dpi=150, style="clean", seed=1)
+    scale = 1.016
+    image = _stretched_ink(page, scale)
+    x0 = float(min(lead["x_start"] for lead in page.truth["leads"]))
+    truth = sorted({round(x0 + (lead["x_start"] - x0) * scale, 1)
+                    for lead in page.truth["leads"] if lead["x_start"] > x0 + 5})  # fmt: skip
+    assert len(truth) == 3
+    import ecgscan.digitize._pipeline as pipeline
+
+    seen: list[tuple[list[list[float]], list[bool]]] = []
+    marks: list[float] = []
+    real_shifts, real_mark = pipeline._column_shifts, pipeline._time_mark
+
+    def shifts(*a, **k):  # type: ignore[no-untyped-def]
+        seen.append(real_shifts(*a, **k))
+        return seen[-1]
+
+    def mark(*a, **k):  # type: ignore[no-untyped-def]
+        got = real_mark(*a, **k)
+        if got is not None:
+            marks.append(got)
+        return got
+
+    monkeypatch.setattr(pipeline, "_column_shifts", shifts)
+    monkeypatch.setattr(pipeline, "_time_mark", mark)
+    res = digitize(image, fs=500)
+    assert res.layout.name == "3x4"
+    assert seen and seen[0][1] == [True, True, True]
+    # every row's mark at every boundary, each on its separator
+    for x in truth:
+        near = [m for m in marks if abs(m - x) < 3.0]
+        assert len(near) == 3 and all(abs(m - x) < 0.5 for m in near), (x, near)
 
 
 def test_find_pulse_follows_a_falling_edge_bent_sideways_on_a_photo() -> None:

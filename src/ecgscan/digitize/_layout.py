@@ -246,6 +246,95 @@ def _ruled_line(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> boo
     return not (waves or _beats(leaves, px_per_mm=px_per_mm))
 
 
+def _single_stroke_share(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> float:
+    """The share of the inked columns within 3 mm of row ``centre`` that hold one vertical
+    run of ink.
+
+    A trace crosses each column once, except where a neighbouring row's wave or a label
+    reaches into the band: 0.80-1.00 on eik-dev pages, real scans and photos and on our
+    renders in every layout, DPI and style. A line of text does not: letters such as
+    'e', 'o', 'B' cross a column two or three times, and a header's second line adds more
+    (0.53-0.65 on the headers and footers of photographed pages).
+    """
+    n = max(2, int(3 * px_per_mm))
+    band = ink[max(0, centre - n) : centre + n + 1]
+    cols = band.any(axis=0)
+    if not cols.any():
+        return 0.0
+    runs = (band[1:] & ~band[:-1]).sum(axis=0) + band[0]
+    return float(np.mean(runs[cols] == 1))
+
+
+def _straight_everywhere(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> bool:
+    """Whether the ink within 4 mm of row ``centre`` keeps within 0.5 mm of a straight line
+    over nine in ten of its 10-mm stretches (those inked in 30 % of their columns or more).
+
+    A trace's waves leave any line by 1.3 mm and more in one stretch in ten at least (2.6 mm
+    and more on eik-dev pages and real scans; its QRS complexes), while the edge of a
+    photographed sheet is straight over every short stretch even where it bends, tilts by
+    more than a ruled line may (:func:`_ruled_line`) or breaks into dashes (0.1 mm). False
+    when fewer than three stretches are inked.
+    """
+    n = int(4 * px_per_mm)
+    y0 = max(0, centre - n)
+    band = ink[y0 : centre + n + 1]
+    h = band.shape[0]
+    count = band.sum(axis=0)
+    ys = np.arange(h, dtype=np.float64)[:, None]
+    mean_y = (band * ys).sum(axis=0) / np.maximum(count, 1)
+    top = np.argmax(band, axis=0)
+    bottom = h - 1 - np.argmax(band[::-1], axis=0)
+    step = max(4, int(10 * px_per_mm))
+    x = np.flatnonzero(count)
+    win = x // step
+    n_win = int(win[-1]) + 1 if x.size else 0
+    # a least-squares line per stretch through the ink's mean height, in closed form
+    k = np.bincount(win, minlength=n_win).astype(np.float64)
+    xf, yf = (x - win * step).astype(np.float64), mean_y[x]  # (columns within the stretch)
+    sx, sy = np.bincount(win, xf, n_win), np.bincount(win, yf, n_win)
+    sxx, sxy = np.bincount(win, xf * xf, n_win), np.bincount(win, xf * yf, n_win)
+    den = k * sxx - sx * sx
+    slope = np.divide(k * sxy - sx * sy, den, out=np.zeros(n_win), where=den > 0)
+    offset = np.divide(sy - slope * sx, k, out=np.zeros(n_win), where=k > 0)
+    line = slope[win] * xf + offset[win]
+    dev = np.maximum(bottom[x] - line, line - top[x])
+    worst = np.full(n_win, -np.inf)
+    np.maximum.at(worst, win, dev)
+    excursions = worst[k >= 0.3 * step]
+    if excursions.size < 3:
+        return False
+    return bool(np.percentile(excursions, 90) < 0.5 * px_per_mm)
+
+
+def _missed_rows(peaks: NDArray[np.int64], *, px_per_mm: float, n: int) -> NDArray[np.int64]:
+    """``peaks`` with the rows that a regular stack of close rows lacks put back in.
+
+    On pages whose rows are printed close together (12×1: about 11 mm apart), a trace whose
+    baseline wanders by more than half the spacing (or that is clipped flat for seconds)
+    spreads its ink over its neighbours' bands: the page's profile shows no peak of its
+    own there, or one that merges with a neighbour's. The other rows still repeat at one
+    spacing: when at least four gaps between peaks are found, at most 20 mm and half of
+    them within 15 % of their median, a gap of k spacings (k = 2 or 3, within 0.35 of a
+    spacing) gets k - 1 rows evenly placed in it (a wider gap is a block of text or a
+    blank, not wandering traces). They are candidates like the others: a place
+    without a long trace is dropped by :func:`find_rows`' checks.
+    """
+    if peaks.size < 5:
+        return peaks
+    gaps = np.diff(peaks).astype(np.float64)
+    s = float(np.median(gaps))
+    if s > 20 * px_per_mm or np.mean(np.abs(gaps - s) <= 0.15 * s) < 0.5:
+        return peaks
+    extra: list[int] = []
+    for a, g in zip(peaks[:-1], gaps, strict=True):
+        k = int(round(g / s))
+        if 2 <= k <= 3 and abs(g - k * s) <= 0.35 * s:
+            extra += [int(round(a + j * g / k)) for j in range(1, k)]
+    if not extra:
+        return peaks
+    return np.unique(np.clip(np.concatenate([peaks, extra]), 0, n - 1)).astype(np.int64)
+
+
 def find_rows(
     prob: NDArray[np.float32], *, px_per_mm: float, min_coverage: float = 0.3
 ) -> list[RowGeometry]:
@@ -271,12 +360,29 @@ def find_rows(
     spacing = row_spacing(profile, px_per_mm=px_per_mm)
     distance = 10 * px_per_mm if spacing is None else min(10 * px_per_mm, 0.6 * spacing)
     peaks = _peaks(profile, distance=max(2, int(distance)), height=0.12 * profile.max())
+    peaks = _missed_rows(peaks, px_per_mm=px_per_mm, n=h)
     # a row of traces keeps ink near its baseline over most of its length; text lines,
     # logos and stray marks do not
     narrow = max(2, int(3 * px_per_mm))
     fill = np.array([ink[max(0, p - narrow) : p + narrow + 1].any(axis=0).mean() for p in peaks])
     if fill.size:
         peaks = peaks[fill >= 0.45 * fill.max()]
+
+    # ...and crosses each column once, where the letters of a line of text (a header or a
+    # footer as wide as a row) leave two or three strokes in many of their columns; and it
+    # has waves, where a photographed sheet's edge (tilted, bent, broken into dashes: not a
+    # ruled line) is straight wherever one looks. Only the outermost candidates are tested
+    # (rows tangled with their neighbours, as limb leads printed at 20 mm/mV 11 mm apart,
+    # cross columns as often; text and the sheet's edges are above and below the rows)
+    def not_a_row(p: int) -> bool:
+        return _single_stroke_share(ink, p, px_per_mm=px_per_mm) < 0.72 or _straight_everywhere(
+            ink, p, px_per_mm=px_per_mm
+        )
+
+    while peaks.size and not_a_row(int(peaks[0])):
+        peaks = peaks[1:]
+    while peaks.size and not_a_row(int(peaks[-1])):
+        peaks = peaks[:-1]
     # ...and it is not a ruled line (page frame, table border): an ECG wanders off its row
     wander = []
     for p in peaks:

@@ -272,38 +272,71 @@ def _straight_everywhere(ink: NDArray[np.bool_], centre: int, *, px_per_mm: floa
     A trace's waves leave any line by 1.3 mm and more in one stretch in ten at least (2.6 mm
     and more on eik-dev pages and real scans; its QRS complexes), while the edge of a
     photographed sheet is straight over every short stretch even where it bends, tilts by
-    more than a ruled line may (:func:`_ruled_line`) or breaks into dashes (0.1 mm). False
-    when fewer than three stretches are inked.
+    more than a ruled line may (:func:`_ruled_line`) or breaks into dashes (0.1 mm), and so
+    is a grid line a print made as dark as the traces. Columns the ink fills from the band's
+    top to its bottom are left out: vertical lines crossing (grid lines, the sheet's sides).
+    False when fewer than three stretches are inked.
     """
     n = int(4 * px_per_mm)
-    y0 = max(0, centre - n)
-    band = ink[y0 : centre + n + 1]
+    band = ink[max(0, centre - n) : centre + n + 1]
     h = band.shape[0]
-    count = band.sum(axis=0)
-    ys = np.arange(h, dtype=np.float64)[:, None]
-    mean_y = (band * ys).sum(axis=0) / np.maximum(count, 1)
-    top = np.argmax(band, axis=0)
-    bottom = h - 1 - np.argmax(band[::-1], axis=0)
+    # per column: the ink's count, mean height, top and bottom (integer sums and maxima, the
+    # fast reductions over a band's rows)
+    u = band.view(np.uint8)
+    rank = np.arange(1, h + 1, dtype=np.uint8 if h < 255 else np.uint16)[:, None]
+    count = u.sum(axis=0, dtype=np.int32)
+    # (a vertical line crossing the band, a grid line or the sheet's side, fills a column)
+    x = np.flatnonzero((count > 0) & (count < h))
+    if x.size == 0:
+        return False
+    bottom = (u * rank).max(axis=0)[x].astype(np.float64) - 1.0
+    top = h - (u * rank[::-1]).max(axis=0)[x].astype(np.float64)
+    mean_y = (np.arange(h, dtype=np.float32) @ band.astype(np.float32))[x] / count[x]
     step = max(4, int(10 * px_per_mm))
-    x = np.flatnonzero(count)
     win = x // step
-    n_win = int(win[-1]) + 1 if x.size else 0
+    n_win = int(win[-1]) + 1
     # a least-squares line per stretch through the ink's mean height, in closed form
     k = np.bincount(win, minlength=n_win).astype(np.float64)
-    xf, yf = (x - win * step).astype(np.float64), mean_y[x]  # (columns within the stretch)
-    sx, sy = np.bincount(win, xf, n_win), np.bincount(win, yf, n_win)
-    sxx, sxy = np.bincount(win, xf * xf, n_win), np.bincount(win, xf * yf, n_win)
+    xf = (x - win * step).astype(np.float64)  # (columns within the stretch)
+    sx, sy = np.bincount(win, xf, n_win), np.bincount(win, mean_y, n_win)
+    sxx, sxy = np.bincount(win, xf * xf, n_win), np.bincount(win, xf * mean_y, n_win)
     den = k * sxx - sx * sx
     slope = np.divide(k * sxy - sx * sy, den, out=np.zeros(n_win), where=den > 0)
     offset = np.divide(sy - slope * sx, k, out=np.zeros(n_win), where=k > 0)
     line = slope[win] * xf + offset[win]
-    dev = np.maximum(bottom[x] - line, line - top[x])
+    dev = np.maximum(bottom - line, line - top)
+    present = k > 0
     worst = np.full(n_win, -np.inf)
-    np.maximum.at(worst, win, dev)
+    worst[present] = np.maximum.reduceat(dev, np.searchsorted(win, np.flatnonzero(present)))
     excursions = worst[k >= 0.3 * step]
     if excursions.size < 3:
         return False
     return bool(np.percentile(excursions, 90) < 0.5 * px_per_mm)
+
+
+def _short_pieces(
+    ink: NDArray[np.bool_],
+    centre: int,
+    labels: NDArray[np.int32],
+    stats: NDArray[np.int32],
+    *,
+    px_per_mm: float,
+) -> bool:
+    """Whether most of the ink within 3 mm of row ``centre`` is in pieces (connected
+    components of the page's ink: OpenCV's ``labels`` and ``stats``) narrower than 40 mm.
+
+    The letters and words of a line of text are; a trace is one long piece, or a few, also
+    where a ruled line along it makes its columns hold two strokes, as text's do.
+    """
+    import cv2
+
+    n = max(2, int(3 * px_per_mm))
+    a = max(0, centre - n)
+    lab = labels[a : centre + n + 1][ink[a : centre + n + 1]]
+    if lab.size == 0:
+        return True
+    wide = stats[lab, cv2.CC_STAT_WIDTH] >= 40 * px_per_mm
+    return bool(np.mean(wide) < 0.5)
 
 
 def _missed_rows(peaks: NDArray[np.int64], *, px_per_mm: float, n: int) -> NDArray[np.int64]:
@@ -348,7 +381,10 @@ def find_rows(
     wanders out of the band its extent is measured in keeps its whole length: the long
     strokes that pass through its centre count (:func:`_strokes_through`). A page whose ink
     is nearly all specks (noise, textures: under 2 % of it in pieces 5 mm wide or more, see
-    :func:`_line_ink_share`) has no rows.
+    :func:`_line_ink_share`) has no rows. Rows a regular stack of close rows lacks are put
+    back (:func:`_missed_rows`); lines straight over every short stretch (a sheet's edge, a
+    grid line: :func:`_straight_everywhere`) and, above and below the rows, lines of text
+    (:func:`_single_stroke_share`, :func:`_short_pieces`) are not rows.
     """
     h, w = prob.shape
     ink = prob > 0.5
@@ -368,16 +404,23 @@ def find_rows(
     if fill.size:
         peaks = peaks[fill >= 0.45 * fill.max()]
 
-    # ...and crosses each column once, where the letters of a line of text (a header or a
-    # footer as wide as a row) leave two or three strokes in many of their columns; and it
-    # has waves, where a photographed sheet's edge (tilted, bent, broken into dashes: not a
-    # ruled line) is straight wherever one looks. Only the outermost candidates are tested
-    # (rows tangled with their neighbours, as limb leads printed at 20 mm/mV 11 mm apart,
-    # cross columns as often; text and the sheet's edges are above and below the rows)
+    # ...and it has waves: a photographed sheet's edge (tilted, bent, broken into dashes: not
+    # a ruled line) or a grid line a print made dark is straight wherever one looks
+    peaks = peaks[[not _straight_everywhere(ink, int(p), px_per_mm=px_per_mm) for p in peaks]]
+    # ...and it is not a line of text (a header or a footer as wide as a row): the letters
+    # cross many columns two or three times and are short pieces of ink. Only the outermost
+    # candidates are tested (text is above and below the rows; rows tangled with their
+    # neighbours, as limb leads printed at 20 mm/mV 11 mm apart, cross columns as often)
+    pieces: list[Any] = []  # the ink's connected pieces, labelled once when needed
+
     def not_a_row(p: int) -> bool:
-        return _single_stroke_share(ink, p, px_per_mm=px_per_mm) < 0.72 or _straight_everywhere(
-            ink, p, px_per_mm=px_per_mm
-        )
+        if _single_stroke_share(ink, p, px_per_mm=px_per_mm) >= 0.72:
+            return False
+        if not pieces:
+            import cv2
+
+            pieces.extend(cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8))
+        return _short_pieces(ink, p, pieces[1], pieces[2], px_per_mm=px_per_mm)
 
     while peaks.size and not_a_row(int(peaks[0])):
         peaks = peaks[1:]

@@ -246,6 +246,128 @@ def _ruled_line(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> boo
     return not (waves or _beats(leaves, px_per_mm=px_per_mm))
 
 
+def _single_stroke_share(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> float:
+    """The share of the inked columns within 3 mm of row ``centre`` that hold one vertical
+    run of ink.
+
+    A trace crosses each column once, except where a neighbouring row's wave or a label
+    reaches into the band: 0.80-1.00 on eik-dev pages, real scans and photos and on our
+    renders in every layout, DPI and style. A line of text does not: letters such as
+    'e', 'o', 'B' cross a column two or three times, and a header's second line adds more
+    (0.53-0.65 on the headers and footers of photographed pages).
+    """
+    n = max(2, int(3 * px_per_mm))
+    band = ink[max(0, centre - n) : centre + n + 1]
+    cols = band.any(axis=0)
+    if not cols.any():
+        return 0.0
+    runs = (band[1:] & ~band[:-1]).sum(axis=0) + band[0]
+    return float(np.mean(runs[cols] == 1))
+
+
+def _straight_everywhere(ink: NDArray[np.bool_], centre: int, *, px_per_mm: float) -> bool:
+    """Whether the ink within 4 mm of row ``centre`` keeps within 0.5 mm of a straight line
+    over nine in ten of its 10-mm stretches (those inked in 30 % of their columns or more).
+
+    A trace's waves leave any line by 1.3 mm and more in one stretch in ten at least (2.6 mm
+    and more on eik-dev pages and real scans; its QRS complexes), while the edge of a
+    photographed sheet is straight over every short stretch even where it bends, tilts by
+    more than a ruled line may (:func:`_ruled_line`) or breaks into dashes (0.1 mm), and so
+    is a grid line a print made as dark as the traces. Columns the ink fills from the band's
+    top to its bottom are left out: vertical lines crossing (grid lines, the sheet's sides).
+    False when fewer than three stretches are inked.
+    """
+    n = int(4 * px_per_mm)
+    band = ink[max(0, centre - n) : centre + n + 1]
+    h = band.shape[0]
+    # per column: the ink's count, mean height, top and bottom (integer sums and maxima, the
+    # fast reductions over a band's rows)
+    u = band.view(np.uint8)
+    rank = np.arange(1, h + 1, dtype=np.uint8 if h < 255 else np.uint16)[:, None]
+    count = u.sum(axis=0, dtype=np.int32)
+    # (a vertical line crossing the band, a grid line or the sheet's side, fills a column)
+    x = np.flatnonzero((count > 0) & (count < h))
+    if x.size == 0:
+        return False
+    bottom = (u * rank).max(axis=0)[x].astype(np.float64) - 1.0
+    top = h - (u * rank[::-1]).max(axis=0)[x].astype(np.float64)
+    mean_y = (np.arange(h, dtype=np.float32) @ band.astype(np.float32))[x] / count[x]
+    step = max(4, int(10 * px_per_mm))
+    win = x // step
+    n_win = int(win[-1]) + 1
+    # a least-squares line per stretch through the ink's mean height, in closed form
+    k = np.bincount(win, minlength=n_win).astype(np.float64)
+    xf = (x - win * step).astype(np.float64)  # (columns within the stretch)
+    sx, sy = np.bincount(win, xf, n_win), np.bincount(win, mean_y, n_win)
+    sxx, sxy = np.bincount(win, xf * xf, n_win), np.bincount(win, xf * mean_y, n_win)
+    den = k * sxx - sx * sx
+    slope = np.divide(k * sxy - sx * sy, den, out=np.zeros(n_win), where=den > 0)
+    offset = np.divide(sy - slope * sx, k, out=np.zeros(n_win), where=k > 0)
+    line = slope[win] * xf + offset[win]
+    dev = np.maximum(bottom - line, line - top)
+    present = k > 0
+    worst = np.full(n_win, -np.inf)
+    worst[present] = np.maximum.reduceat(dev, np.searchsorted(win, np.flatnonzero(present)))
+    excursions = worst[k >= 0.3 * step]
+    if excursions.size < 3:
+        return False
+    return bool(np.percentile(excursions, 90) < 0.5 * px_per_mm)
+
+
+def _short_pieces(
+    ink: NDArray[np.bool_],
+    centre: int,
+    labels: NDArray[np.int32],
+    stats: NDArray[np.int32],
+    *,
+    px_per_mm: float,
+) -> bool:
+    """Whether most of the ink within 3 mm of row ``centre`` is in pieces (connected
+    components of the page's ink: OpenCV's ``labels`` and ``stats``) narrower than 40 mm.
+
+    The letters and words of a line of text are; a trace is one long piece, or a few, also
+    where a ruled line along it makes its columns hold two strokes, as text's do.
+    """
+    import cv2
+
+    n = max(2, int(3 * px_per_mm))
+    a = max(0, centre - n)
+    lab = labels[a : centre + n + 1][ink[a : centre + n + 1]]
+    if lab.size == 0:
+        return True
+    wide = stats[lab, cv2.CC_STAT_WIDTH] >= 40 * px_per_mm
+    return bool(np.mean(wide) < 0.5)
+
+
+def _missed_rows(peaks: NDArray[np.int64], *, px_per_mm: float, n: int) -> NDArray[np.int64]:
+    """``peaks`` with the rows that a regular stack of close rows lacks put back in.
+
+    On pages whose rows are printed close together (12×1: about 11 mm apart), a trace whose
+    baseline wanders by more than half the spacing (or that is clipped flat for seconds)
+    spreads its ink over its neighbours' bands: the page's profile shows no peak of its
+    own there, or one that merges with a neighbour's. The other rows still repeat at one
+    spacing: when at least four gaps between peaks are found, at most 20 mm and half of
+    them within 15 % of their median, a gap of k spacings (k = 2 or 3, within 0.35 of a
+    spacing) gets k - 1 rows evenly placed in it (a wider gap is a block of text or a
+    blank, not wandering traces). They are candidates like the others: a place
+    without a long trace is dropped by :func:`find_rows`' checks.
+    """
+    if peaks.size < 5:
+        return peaks
+    gaps = np.diff(peaks).astype(np.float64)
+    s = float(np.median(gaps))
+    if s > 20 * px_per_mm or np.mean(np.abs(gaps - s) <= 0.15 * s) < 0.5:
+        return peaks
+    extra: list[int] = []
+    for a, g in zip(peaks[:-1], gaps, strict=True):
+        k = int(round(g / s))
+        if 2 <= k <= 3 and abs(g - k * s) <= 0.35 * s:
+            extra += [int(round(a + j * g / k)) for j in range(1, k)]
+    if not extra:
+        return peaks
+    return np.unique(np.clip(np.concatenate([peaks, extra]), 0, n - 1)).astype(np.int64)
+
+
 def find_rows(
     prob: NDArray[np.float32], *, px_per_mm: float, min_coverage: float = 0.3
 ) -> list[RowGeometry]:
@@ -259,7 +381,10 @@ def find_rows(
     wanders out of the band its extent is measured in keeps its whole length: the long
     strokes that pass through its centre count (:func:`_strokes_through`). A page whose ink
     is nearly all specks (noise, textures: under 2 % of it in pieces 5 mm wide or more, see
-    :func:`_line_ink_share`) has no rows.
+    :func:`_line_ink_share`) has no rows. Rows a regular stack of close rows lacks are put
+    back (:func:`_missed_rows`); lines straight over every short stretch (a sheet's edge, a
+    grid line: :func:`_straight_everywhere`) and, above and below the rows, lines of text
+    (:func:`_single_stroke_share`, :func:`_short_pieces`) are not rows.
     """
     h, w = prob.shape
     ink = prob > 0.5
@@ -271,12 +396,36 @@ def find_rows(
     spacing = row_spacing(profile, px_per_mm=px_per_mm)
     distance = 10 * px_per_mm if spacing is None else min(10 * px_per_mm, 0.6 * spacing)
     peaks = _peaks(profile, distance=max(2, int(distance)), height=0.12 * profile.max())
+    peaks = _missed_rows(peaks, px_per_mm=px_per_mm, n=h)
     # a row of traces keeps ink near its baseline over most of its length; text lines,
     # logos and stray marks do not
     narrow = max(2, int(3 * px_per_mm))
     fill = np.array([ink[max(0, p - narrow) : p + narrow + 1].any(axis=0).mean() for p in peaks])
     if fill.size:
         peaks = peaks[fill >= 0.45 * fill.max()]
+
+    # ...and it has waves: a photographed sheet's edge (tilted, bent, broken into dashes: not
+    # a ruled line) or a grid line a print made dark is straight wherever one looks
+    peaks = peaks[[not _straight_everywhere(ink, int(p), px_per_mm=px_per_mm) for p in peaks]]
+    # ...and it is not a line of text (a header or a footer as wide as a row): the letters
+    # cross many columns two or three times and are short pieces of ink. Only the outermost
+    # candidates are tested (text is above and below the rows; rows tangled with their
+    # neighbours, as limb leads printed at 20 mm/mV 11 mm apart, cross columns as often)
+    pieces: list[Any] = []  # the ink's connected pieces, labelled once when needed
+
+    def not_a_row(p: int) -> bool:
+        if _single_stroke_share(ink, p, px_per_mm=px_per_mm) >= 0.72:
+            return False
+        if not pieces:
+            import cv2
+
+            pieces.extend(cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8))
+        return _short_pieces(ink, p, pieces[1], pieces[2], px_per_mm=px_per_mm)
+
+    while peaks.size and not_a_row(int(peaks[0])):
+        peaks = peaks[1:]
+    while peaks.size and not_a_row(int(peaks[-1])):
+        peaks = peaks[:-1]
     # ...and it is not a ruled line (page frame, table border): an ECG wanders off its row
     wander = []
     for p in peaks:

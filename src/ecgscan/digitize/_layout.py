@@ -1434,6 +1434,7 @@ def erase_labels(
     row_leads: list[tuple[str, ...]],
     *,
     min_score: float = 0.5,
+    centers: Sequence[float] | None = None,
 ) -> NDArray[np.float32]:
     """A copy of ``prob`` without the ink of the printed lead names, so that no trace is
     followed into its label.
@@ -1450,6 +1451,9 @@ def erase_labels(
     print this column's name legibly, at their place (its left end within half their
     height, about 1.5 mm) and of their size (0.8 to 1.5 times their height: the trace
     through it adds some). The trace under the letters is then unknown, not invented.
+    With the rows' baselines (``centers``), a name of upright letters (``I``, ``II``,
+    ``III``) wholly joined to the trace, so that no word was read there, is erased where
+    the other rows' names put it (:func:`_erase_joined_name`).
     """
     out = prob.copy()
     # per row and column, the word where the layout's name stands; then which read as it
@@ -1465,6 +1469,7 @@ def erase_labels(
     good = {
         k for k, lbl in slots.items() if lbl.scores.get(row_leads[k[0]][k[1]], 0.0) >= min_score
     }
+    erased: set[tuple[int, int]] = set()
     for (i, c), lbl in slots.items():
         if (i, c) in good:
             out[lbl.pixels] = 0.0
@@ -1476,6 +1481,7 @@ def erase_labels(
         if lbl.crowded and partial and lbl.score >= min_score:
             out[lbl.pixels] = 0.0
             _erase_missing_letters(out, lbl, name)
+            erased.add((i, c))
             continue
         peers = [slots[k] for k in good if k[1] == c and k[0] != i]
         if len(peers) < 2:
@@ -1485,7 +1491,161 @@ def erase_labels(
         size = (lbl.bbox[3] - lbl.bbox[1] + 1) / tall
         if abs(lbl.bbox[0] - x0) <= 0.5 * tall and 0.8 <= size <= 1.5:
             out[lbl.pixels] = 0.0
+            erased.add((i, c))
+    if centers is not None:
+        for i, leads in enumerate(row_leads):
+            for c, name in enumerate(leads):
+                if (i, c) in good or (i, c) in erased:
+                    continue
+                same = [(slots[k], centers[k[0]]) for k in good if k[1] == c and k[0] != i]
+                named = [(slots[k], centers[k[0]]) for k in good]
+                _erase_joined_name(out, same, named, name, centers[i])
     return out
+
+
+def _erase_joined_name(
+    prob: NDArray[np.float32],
+    peers: list[tuple[LeadLabel, float]],
+    names: list[tuple[LeadLabel, float]],
+    name: str,
+    center: float,
+    *,
+    cover: float = 0.6,
+) -> None:
+    """Erase (in place) a name of upright letters (``I``, ``II``, ``III``) that touches the
+    trace all along, where the names of the same column in other rows stand.
+
+    Printed over the row's first R wave (real-scan ecg00012 prints "II" with its second
+    letter on the R wave's downstroke, its first one against the upstroke), the letters
+    join the trace's ink: no word is read there, nothing was erased, and the letter on the
+    stroke widened it, so that the fit kept the R wave's top one to two samples too long
+    (0.2 mV off on the way down). The page prints its names in one font at one place
+    against the rows' baselines and the segments' starts: with ``peers`` (words of the
+    same column that read as their names, each with its row's baseline) and ``names``
+    (every such word on the page, at least three) the name's letters are placed as the
+    others are: the left end at the peers' median one, the top at the names' median height
+    over the baseline, as tall as they are, each letter as wide as their upright letters
+    (runs of inked columns of ``I``, ``II`` and ``III``) and one letter pitch apart (their
+    letters' spacing; the width plus half the height when none has two), the top and foot
+    then set on the ink. Where an upright stroke stands in each box (inked over at least
+    ``cover`` of the rows in half its columns), the box is cleared, with a pixel's margin,
+    except where the trace passes (:func:`_stroke_corridors`): the trace wins. A box where
+    the letter would hide a stroke's tip (no ink above it, in its columns and a letter's
+    width either side, while a stroke comes up to it from more than half a height below;
+    or the mirror case) is left as it is.
+    """
+    if not peers or len(names) < 3 or not name or set(name) != {"I"}:
+        return
+    x0 = int(round(float(np.median([p.bbox[0] for p, _ in peers]))))
+    top = int(round(center + float(np.median([p.bbox[1] - c for p, c in names]))))
+    tall = int(round(float(np.median([p.bbox[3] - p.bbox[1] + 1 for p, _ in names]))))
+    widths: list[int] = []
+    pitches: list[int] = []
+    for p, _ in names:
+        if set(p.text) != {"I"}:
+            continue
+        inked = np.zeros(p.bbox[2] - p.bbox[0] + 3, dtype=np.int8)
+        inked[np.asarray(p.pixels[1]) - p.bbox[0] + 1] = 1
+        edges = np.diff(inked)
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        widths += (ends - starts).tolist()
+        pitches += np.diff(starts).tolist()
+    if not widths or tall < 3:
+        return
+    w = int(round(float(np.median(widths))))
+    pitch = float(np.median(pitches)) if pitches else w + 0.5 * tall
+    h, width = prob.shape
+    bottom = top + tall - 1
+    half = tall // 2
+    if top - 2 * tall < 0 or bottom + 2 * tall >= h:
+        return
+    ink = np.asarray(prob > 0.5)
+    boxes = []
+    for k in range(len(name)):
+        a = int(round(x0 + k * pitch)) - 1
+        b = a + w + 2  # exclusive, a pixel's margin either side
+        if a - w < 0 or b + w > width:
+            return
+        covered = ink[top : bottom + 1, a:b].mean(axis=0) >= cover
+        if covered.sum() < 0.5 * (b - a):
+            return  # no upright stroke there: the name is not where the others put it
+        boxes.append((a, b))
+    # the baselines place the name to a few pixels: its top and foot are the first and last
+    # rows within a tenth of its height of theirs where its letters' columns are inked
+    cols = np.concatenate([np.arange(a, b) for a, b in boxes])
+    m = max(2, int(round(0.1 * tall)))
+    rows = np.arange(top - m, bottom + m + 1)
+    full = np.flatnonzero(ink[np.ix_(rows, cols)].mean(axis=1) >= cover)
+    tops, feet = full[full <= 2 * m], full[full >= rows.size - 1 - 2 * m]
+    top = int(rows[tops[0]]) if tops.size else top
+    bottom = int(rows[feet[-1]]) if feet.size else bottom
+    for a, b in boxes:
+        near = ink[:, a - w : b + w]
+        above = bool(near[top - tall : top - 1].any())
+        below = bool(near[bottom + 2 : bottom + 2 + tall].any())
+        from_below = bool(near[bottom + 2 : bottom + 2 + half].any(axis=1).all())
+        from_above = bool(near[top - 1 - half : top - 1].any(axis=1).all())
+        if (from_below and not above) or (from_above and not below):
+            continue  # a stroke's tip inside the letter: the trace wins
+        prob[top - 1 : bottom + 2, a:b] *= _stroke_corridors(ink, top - 1, bottom + 1, a, b, w)
+
+
+def _runs_in_row(row: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """First and last index of every run of True in a 1-D mask."""
+    edges = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(),
+                    (np.flatnonzero(edges == -1) - 1).tolist(), strict=True))  # fmt: skip
+
+
+def _stroke_corridors(
+    ink: NDArray[np.bool_], y0: int, y1: int, a: int, b: int, reach: int
+) -> NDArray[np.bool_]:
+    """Where, in rows ``y0..y1`` and columns ``a..b-1`` of ``ink`` (a letter's box), the
+    trace's strokes that cross those rows pass: between the straight lines joining each
+    run of ink in a row up to a quarter of the box's height above it (the farthest before
+    the strokes end or a flat stretch of trace, a run over 3/4 of the window, crosses) to
+    the nearest run in such a row below, and each run below to the nearest above (columns within
+    ``reach`` of the box). Strokes are straight over a letter's
+    height (a tip inside it is left alone by the caller); the rows right beside the box
+    may still hold the letter's joint with the stroke (real-scan ecg00012: an R wave's
+    two strokes and the letter make one blob from 0.5 mm above the letter to 0.4 mm
+    below it), the rows farther off the strokes alone. Without ink both above and below
+    (a letter on its own, or a tip just above it), nowhere: the box is cleared and the
+    fit draws the stroke across.
+    """
+    lo, hi = max(0, a - reach), min(ink.shape[1], b + reach)
+
+    def probe(step: int) -> tuple[int, list[tuple[int, int]]]:
+        # going away from the box, up to a quarter of its height, the last row before
+        # one without ink (the strokes end: a tip, or the baseline) or one that a flat
+        # stretch of trace crosses (a run over most of the window); its runs
+        edge = y0 if step < 0 else y1
+        found: tuple[int, list[tuple[int, int]]] = (edge + step, [])
+        for d in range(1, max(1, (y1 - y0 + 1) // 4) + 1):
+            runs = _runs_in_row(ink[edge + step * d, lo:hi])
+            if not runs or any(r1 - r0 + 1 >= 0.75 * (hi - lo) for r0, r1 in runs):
+                break
+            found = (edge + step * d, runs)
+        return found
+
+    (ya, ups), (yb, downs) = probe(-1), probe(1)
+    keep = np.zeros((y1 - y0 + 1, b - a), dtype=bool)
+    frac = (np.arange(y0, y1 + 1) - ya) / (yb - ya)
+    cols = np.arange(a, b) - lo
+    if not ups or not downs:
+        return keep
+
+    # a stroke's run above and its run below are the nearest to each other (two strokes
+    # close together must not make one corridor across the letter between them)
+    def nearest(run: tuple[int, int], others: list[tuple[int, int]]) -> tuple[int, int]:
+        return min(others, key=lambda o: abs(o[0] + o[1] - run[0] - run[1]))
+
+    pairs = {(u, nearest(u, downs)) for u in ups} | {(nearest(d_, ups), d_) for d_ in downs}
+    for (ua, ub), (da, db) in pairs:
+        left = np.floor(ua + frac * (da - ua))
+        right = np.ceil(ub + frac * (db - ub))
+        keep |= (cols[None, :] >= left[:, None]) & (cols[None, :] <= right[:, None])
+    return keep
 
 
 def _erase_missing_letters(

@@ -1131,7 +1131,7 @@ def digitize(
     # split gains: rows led by V1-V6 whose pulses stand at another height (12x1 at 10/5)
     calib = settle_gains(calib, pulses, row_leads, px_per_mm_y=grid.px_per_mm_y,
                          given=gain is not None)  # fmt: skip
-    trace_prob = erase_labels(trace_prob, labels, row_leads)
+    trace_prob = erase_labels(trace_prob, labels, row_leads, centers=[r.center for r in rows])
     trace_prob = erase_text(trace_prob, rows, px_per_mm=grid.px_per_mm_x)
     lap("layout")
 

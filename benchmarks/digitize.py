@@ -467,8 +467,9 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--category", default=None)
-    parser.add_argument("--skip-real", action="store_true")
-    parser.add_argument("--real-only", action="store_true", help="only the real scans")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--skip-real", action="store_true", help="only the eik-dev pages")
+    which.add_argument("--real-only", action="store_true", help="only the real scans")
     parser.add_argument(
         "--diagnose", action="store_true", help="decompose each lead's error (timing, gain)"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from ._layout import _longest_run
+from ._layout import _longest_run, _runs
 from ._result import _CHEST_LEADS, Calibration
 from ._text import PrintedCalibration
 
@@ -179,13 +179,6 @@ def find_pulse(
     return _pulse_in(prob, x_first - 12 * px_per_mm, x_first + 15 * px_per_mm,
                      baseline=baseline, px_per_mm=px_per_mm, thickness=thickness,
                      y_min=y_min, cut=True)  # fmt: skip
-
-
-def _runs(mask: NDArray[np.bool_], min_len: int = 1) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True in a 1-D mask at least ``min_len`` long."""
-    edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(a), int(b) - 1) for a, b in zip(starts, stops, strict=True) if b - a >= min_len]
 
 
 def find_ladder(

@@ -1493,12 +1493,12 @@ def erase_labels(
             out[lbl.pixels] = 0.0
             erased.add((i, c))
     if centers is not None:
+        named = [(slots[k], centers[k[0]]) for k in good]
         for i, leads in enumerate(row_leads):
             for c, name in enumerate(leads):
                 if (i, c) in good or (i, c) in erased:
                     continue
                 same = [(slots[k], centers[k[0]]) for k in good if k[1] == c and k[0] != i]
-                named = [(slots[k], centers[k[0]]) for k in good]
                 _erase_joined_name(out, same, named, name, centers[i])
     return out
 
@@ -1544,12 +1544,11 @@ def _erase_joined_name(
     for p, _ in names:
         if set(p.text) != {"I"}:
             continue
-        inked = np.zeros(p.bbox[2] - p.bbox[0] + 3, dtype=np.int8)
-        inked[np.asarray(p.pixels[1]) - p.bbox[0] + 1] = 1
-        edges = np.diff(inked)
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        widths += (ends - starts).tolist()
-        pitches += np.diff(starts).tolist()
+        inked = np.zeros(p.bbox[2] - p.bbox[0] + 1, dtype=bool)
+        inked[np.asarray(p.pixels[1]) - p.bbox[0]] = True
+        letters = _runs(inked)
+        widths += [b - a + 1 for a, b in letters]
+        pitches += np.diff([a for a, _ in letters]).tolist()
     if not widths or tall < 3:
         return
     w = int(round(float(np.median(widths))))
@@ -1590,11 +1589,11 @@ def _erase_joined_name(
         prob[top - 1 : bottom + 2, a:b] *= _stroke_corridors(ink, top - 1, bottom + 1, a, b, w)
 
 
-def _runs_in_row(row: NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """First and last index of every run of True in a 1-D mask."""
-    edges = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(),
-                    (np.flatnonzero(edges == -1) - 1).tolist(), strict=True))  # fmt: skip
+def _runs(mask: NDArray[np.bool_], min_len: int = 1) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in a 1-D mask at least ``min_len`` long."""
+    edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b) - 1) for a, b in zip(starts, stops, strict=True) if b - a >= min_len]
 
 
 def _stroke_corridors(
@@ -1622,7 +1621,7 @@ def _stroke_corridors(
         edge = y0 if step < 0 else y1
         found: tuple[int, list[tuple[int, int]]] = (edge + step, [])
         for d in range(1, max(1, (y1 - y0 + 1) // 4) + 1):
-            runs = _runs_in_row(ink[edge + step * d, lo:hi])
+            runs = _runs(ink[edge + step * d, lo:hi])
             if not runs or any(r1 - r0 + 1 >= 0.75 * (hi - lo) for r0, r1 in runs):
                 break
             found = (edge + step * d, runs)

@@ -878,18 +878,23 @@ def settle_gains(
 
     Printers that draw each row's pulse at its first lead's gain put 10-mm pulses before the
     limb leads and 5-mm ones before V1-V6 on a 10/5 page (12x1, or rhythm strips of V1).
-    When every pulsed row led by a limb lead shows one standard gain and every pulsed row
-    led by a chest lead another, those are ``gain`` and ``gain_chest``; otherwise (one
-    gain, stepped pulses, a row misread, ``given``: the caller fixed the gain) the
-    calibration is returned unchanged. ``pulses`` and ``row_leads`` are per row.
+    A stepped pulse's first level is at the limb gain, whatever row it leads: a 3x4 page
+    at 20/10 whose grid rows carry stepped pulses and whose rhythm strips of V1 and V5
+    plain 10-mm ones (the median pulse read 10 mm/mV, every limb lead at half its size).
+    When every pulsed row led by a limb lead (or by a stepped pulse) shows one standard
+    gain and every other pulsed row led by a chest lead another, those are ``gain`` and
+    ``gain_chest``; otherwise (one gain, only stepped pulses, a row misread, ``given``:
+    the caller fixed the gain) the calibration is returned unchanged. ``pulses`` and
+    ``row_leads`` are per row.
     """
     if given:
         return calibration
     groups: dict[bool, set[float | None]] = {False: set(), True: set()}
     for p, leads in zip(pulses, row_leads, strict=True):
-        if p is None or p.y_chest is not None or not leads:
+        if p is None or not leads:
             continue
-        led_by_chest = leads[0].lstrip("-").strip().upper() in _CHEST_LEADS
+        # (a stepped pulse's first level is the limb gain, whatever row it leads)
+        led_by_chest = p.y_chest is None and leads[0].lstrip("-").strip().upper() in _CHEST_LEADS
         groups[led_by_chest].add(_standard_gain((p.y_base - p.y_top) / px_per_mm_y))
     (g_limb, *more_limb), (g_chest, *more_chest) = (
         sorted(groups[False], key=str) or [None],

@@ -68,6 +68,25 @@ def test_rows_led_by_chest_leads_with_their_own_pulses() -> None:
     assert settle_gains(calibrate(same, **_KW), same, rows, px_per_mm_y=8.0).gain_chest is None
 
 
+def test_stepped_pulses_give_the_limb_gain_beside_chest_strips_plain_pulses() -> None:
+    # a 3x4+II,V1,V5 page at 20/10 (our 100-DPI scan render, pulses stacked into a ladder):
+    # the grid rows' pulses are stepped (20 mm, then 10), the rhythm strips of V1 and V5
+    # have plain 10-mm ones, and only one stepped pulse was found. The median pulse reads
+    # 10 mm/mV: every limb lead came out at half its size and 0 mV 10 mm off on the
+    # stepped row (the page scored 1.3 dB; 7.2 with the gains settled)
+    rows = [("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"),
+            ("II",), ("V1",), ("V5",)]  # fmt: skip
+    pulses = [_pulse(20.0, 10.0), None, None, None, _pulse(10.0), _pulse(10.0)]
+    first = calibrate([p for p in pulses if p is not None], **_KW)
+    assert first.gain == 10.0  # the premise
+    cal = settle_gains(first, pulses, rows, px_per_mm_y=8.0)
+    assert (cal.gain, cal.gain_chest) == (20.0, 10.0)
+    assert zero_line(pulses[0], cal, "I", px_per_mm_y=8.0) == 500.0  # type: ignore[arg-type]
+    assert zero_line(pulses[4], cal, "V1", px_per_mm_y=8.0) == 500.0  # type: ignore[arg-type]
+    # stepped pulses alone leave the chest gain to their second level, as before
+    assert settle_gains(first, pulses[:4], rows[:4], px_per_mm_y=8.0) == first
+
+
 @pytest.fixture(scope="module")
 def record():  # type: ignore[no-untyped-def]
     return synthetic_ecg(fs=500, duration=10, seed=3, name="example")

@@ -536,6 +536,50 @@ def test_find_pulse_follows_a_falling_edge_bent_sideways_on_a_photo() -> None:
     assert 18.0 <= pulse.x_fall <= 20.0
 
 
+def _faded_fall(foot_dx: int, foot_piece: int) -> np.ndarray:
+    """Real-scan ecg00045's row III at 4.7 px/mm: a pulse whose rise has faded away (the
+    top starts at x = 10, nothing under it), its falling edge down one column to 8.1 mm,
+    then 4 px of nothing, then its last ``foot_piece`` px down one column ``foot_dx`` px
+    right of the edge, where the trace leaves (10.9 mm below the top)."""
+    prob = _ink(120, 300)
+    prob[20, 10:30] = 1.0  # the top
+    prob[20:59, 30] = 1.0  # the falling edge, down to 8.1 mm
+    prob[63 + 9 - foot_piece : 72, 30 + foot_dx] = 1.0  # its foot, after a 4-px break
+    prob[71, 30 + foot_dx : 300] = 1.0  # the trace
+    prob[55:71, 150] = 1.0  # an R wave
+    return prob
+
+
+def test_find_pulse_follows_a_faded_falling_edge_down_to_its_foot() -> None:
+    # the edge's own ink is 8.1 mm, too short for a 1-mV pulse at any usual gain (10 mm
+    # within 12 %): across the break, its foot makes it 10.9 mm (0.2 mV more: as h8 gave
+    # it by hand, the page's Einthoven figure rose from 15.6 to 16.7 dB)
+    pulse = find_pulse(_faded_fall(3, 9), baseline=71.0, x_first=10, px_per_mm=4.7,
+                       thickness=1.0)  # fmt: skip
+    assert pulse is not None and pulse.partial
+    assert pulse.x_fall == pytest.approx(30.0, abs=0.3)
+    assert pulse.y_base - pulse.y_top == pytest.approx(51.0, abs=1.0)
+    # a foot further aside than a bent stroke goes (0.75 mm), or a speck below the break
+    # rather than a piece of stroke (1 mm down one column), is not the edge's
+    for dx, piece in ((5, 9), (3, 3)):
+        assert find_pulse(_faded_fall(dx, piece), baseline=71.0, x_first=10, px_per_mm=4.7,
+                          thickness=1.0) is None  # fmt: skip
+
+
+def test_a_real_page_whose_pulse_fades_finds_it() -> None:
+    """ecg00045: row III's pulse, whose falling edge fades into pieces, is found (its
+    Einthoven figure 15.6 -> 16.3 dB)."""
+    from _shared import shared_path
+
+    res = digitize(shared_path("images", "real-scans", "ecg00045.jpg"), fs=500)
+    assert [r.pulse for r in res.layout.rows] == [False, True, True, True]
+    i, ii, iii = (res.record.lead(n) for n in ("I", "II", "III"))
+    ok = np.isfinite(i) & np.isfinite(ii) & np.isfinite(iii)
+    a = ii[ok] - ii[ok].mean()
+    err = a - (i[ok] + iii[ok] - (i[ok] + iii[ok]).mean())
+    assert 10 * np.log10(np.sum(a**2) / np.sum(err**2)) >= 16.0
+
+
 def _move_ink(image: np.ndarray, y0: int, y1: int, x0: int, dx: int) -> np.ndarray:
     """``image`` with the dark ink (trace, bars, labels) of rows y0:y1 right of x0 moved
     ``dx`` px to the right, as a photo's row can sit against the grid."""

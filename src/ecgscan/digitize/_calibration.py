@@ -500,6 +500,7 @@ def _search_pulse(
         return _top_centre(prob, xa, xb, top, thickness)
 
     strokes = []
+    feet: list[float] = []  # each stroke's foot (its bottom, or below a break: _foot)
     for g in groups:
         # a stroke is the left part of the group (the trace may start right after a falling
         # edge and merge with it)
@@ -517,6 +518,11 @@ def _search_pulse(
         # starts there, so it is measured on the stroke's middle rows only
         x_c = x_centre(int(g[0]), top, bottom)
         strokes.append((x_c, top, bottom, int(g[0])))
+        # where a faint falling edge's foot stands apart, a little aside (third look only)
+        feet.append(bottom if jog == 1 else float(y0 + _foot(
+            win, run[1], int(own[0]), int(own[-1]), jog=jog,
+            gap=max(bridge + 1, int(round(px_per_mm))),
+            min_len=max(3, int(round(1.0 * px_per_mm))))))  # fmt: skip
     for i in range(len(strokes)):
         for j in range(i + 1, len(strokes)):
             (xa, ta, ba, la), (xb, tb, bb, lb) = strokes[i], strokes[j]
@@ -556,7 +562,12 @@ def _search_pulse(
             y_top = y_centre(xa, xb, (ta + tb) / 2)
             return Pulse(x_rise=xa, x_fall=xb, y_top=y_top, y_base=(ba + bb) / 2 - half)
     window = prob[y0 : y0 + win.shape[0], x0 : x0 + win.shape[1]]
-    for x_c, top, bottom, left in strokes if cut else []:
+    # (the falling edge of a pulse whose rise is lost reaches down to its foot, faint or
+    # not; a pair's strokes are matched on their own ink)
+    for (x_c, top, _, left), foot in zip(strokes, feet, strict=True) if cut else []:
+        if abs(foot - baseline) > 6 * px_per_mm:
+            continue
+        bottom = foot
         x_left = _cut_top(window, win, left=left, top=int(round(top)) - y0,
                           bottom=int(round(bottom)) - y0, px_per_mm=px_per_mm,
                           thickness=thickness)  # fmt: skip
@@ -574,6 +585,39 @@ def _search_pulse(
             return Pulse(x_rise=x_c, x_fall=x_end, y_top=y_top, y_base=bottom - thickness / 2.0,
                          shape="step")  # fmt: skip
     return None
+
+
+def _foot(
+    win: NDArray[np.bool_], bottom: int, left: int, right: int, *, jog: int, gap: int, min_len: int
+) -> int:
+    """The last row of a vertical stroke whose ink (``win``) runs unbroken down to row
+    ``bottom`` in columns ``left``-``right``, followed on down across breaks.
+
+    A faint falling edge (a scan's thin pulse, ecg00045's row III: 0.8 mm of it missing
+    and its foot 3 px aside) fades into pieces: below a break of up to ``gap`` rows the
+    stroke goes on as another vertical piece, at least ``min_len`` rows down one column,
+    up to ``jog`` columns aside (the lower piece of a bent or dewarped stroke is a few
+    pixels off the upper one). The trace that leaves from the foot is not followed: it
+    runs aside, not down one column.
+    """
+    h, w = win.shape
+    lo, hi = max(0, left - jog), min(w, right + jog + 1)
+    while bottom + min_len < h:
+        below = win[bottom + 1 : min(h, bottom + gap + 1 + min_len), lo:hi]
+        # per column, whether a vertical run of min_len rows starts within the gap
+        runs = np.ones((min(gap + 1, below.shape[0] - min_len + 1), hi - lo), dtype=bool)
+        for k in range(min_len):
+            runs &= below[k : k + runs.shape[0]]
+        starts, cols = np.nonzero(runs)
+        if starts.size == 0:
+            break
+        first = int(starts.min())
+        c = int(cols[starts == first][0])
+        end = bottom + 1 + first
+        while end + 1 < h and win[end + 1, lo + c]:
+            end += 1
+        bottom = end
+    return bottom
 
 
 def _stepped(
@@ -878,18 +922,23 @@ def settle_gains(
 
     Printers that draw each row's pulse at its first lead's gain put 10-mm pulses before the
     limb leads and 5-mm ones before V1-V6 on a 10/5 page (12x1, or rhythm strips of V1).
-    When every pulsed row led by a limb lead shows one standard gain and every pulsed row
-    led by a chest lead another, those are ``gain`` and ``gain_chest``; otherwise (one
-    gain, stepped pulses, a row misread, ``given``: the caller fixed the gain) the
-    calibration is returned unchanged. ``pulses`` and ``row_leads`` are per row.
+    A stepped pulse's first level is at the limb gain, whatever row it leads: a 3x4 page
+    at 20/10 whose grid rows carry stepped pulses and whose rhythm strips of V1 and V5
+    plain 10-mm ones (the median pulse read 10 mm/mV, every limb lead at half its size).
+    When every pulsed row led by a limb lead (or by a stepped pulse) shows one standard
+    gain and every other pulsed row led by a chest lead another, those are ``gain`` and
+    ``gain_chest``; otherwise (one gain, only stepped pulses, a row misread, ``given``:
+    the caller fixed the gain) the calibration is returned unchanged. ``pulses`` and
+    ``row_leads`` are per row.
     """
     if given:
         return calibration
     groups: dict[bool, set[float | None]] = {False: set(), True: set()}
     for p, leads in zip(pulses, row_leads, strict=True):
-        if p is None or p.y_chest is not None or not leads:
+        if p is None or not leads:
             continue
-        led_by_chest = leads[0].lstrip("-").strip().upper() in _CHEST_LEADS
+        # (a stepped pulse's first level is the limb gain, whatever row it leads)
+        led_by_chest = p.y_chest is None and leads[0].lstrip("-").strip().upper() in _CHEST_LEADS
         groups[led_by_chest].add(_standard_gain((p.y_base - p.y_top) / px_per_mm_y))
     (g_limb, *more_limb), (g_chest, *more_chest) = (
         sorted(groups[False], key=str) or [None],

@@ -1322,6 +1322,68 @@ def _touching_words(
     return out
 
 
+def _separator_ticks(
+    ink: NDArray[np.bool_],
+    rows: list[RowGeometry],
+    starts: list[list[float]],
+    *,
+    px_per_mm: float,
+) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+    """The pixels (rows, columns) of the separator ticks at the segments' inner starts.
+
+    Some printers mark a boundary between segments with short ticks clear of the trace,
+    one above it and one below (real-scan ecg00012: 5 mm tall, 0.6 mm thick, 0.5 mm off the
+    trace), not with a bar across it, so :func:`separator_columns` (a stroke near the
+    baseline) does not see them. A lone tick is a plain vertical stroke and reads as the
+    letter "I" as well as a sans-serif "I" does, so neither its shape nor its reading tells
+    it from the name; where it stands does. A tick is centred on the boundary (within
+    0.8 mm), while a printed name starts beside it; and a printer draws its ticks alike
+    wherever it draws them: each has a twin centred at the same distance from its boundary
+    (within 0.3 mm), across the trace in its own row or at the same column of another row.
+    A name stands once in a row's cell, and lead I's name, the only one a tick can pass
+    for, is never printed at an inner boundary. A candidate is one connected stroke in a
+    window 1.5 mm either side of the boundary (touching neither side: not a letter of a
+    wider word, not the trace) and 14 mm above or below the baseline, within the row's
+    band: at most 1 mm wide, and at least 2 mm and three widths tall.
+    """
+    import cv2
+
+    h, w = ink.shape
+    half = 1.5 * px_per_mm
+    found = []  # (row, column, offset from the boundary, above the baseline, pixels)
+    for i, (r, xs) in enumerate(zip(rows, starts, strict=True)):
+        for c, x in enumerate(xs[1:], start=1):
+            x0, x1 = int(max(0, x - half)), int(min(w, x + half + 1))
+            y0 = int(max(0, r.y_lo, r.center - 14 * px_per_mm))
+            y1 = int(min(h, r.y_hi + 1, r.center + 14 * px_per_mm + 1))
+            if x1 - x0 < 3 or y1 - y0 < 3:
+                continue
+            n, lab, st, _ = cv2.connectedComponentsWithStats(
+                ink[y0:y1, x0:x1].astype(np.uint8), connectivity=8
+            )
+            for k in range(1, n):
+                bx, by, bw, bh, _ = (int(v) for v in st[k])
+                if bx == 0 or bx + bw == x1 - x0:
+                    continue
+                if bw > max(2.0, 1.0 * px_per_mm) or bh < max(2.0 * px_per_mm, 3 * bw):
+                    continue
+                off = x0 + bx + (bw - 1) / 2 - x
+                if abs(off) > 0.8 * px_per_mm:
+                    continue
+                yy, xx = np.nonzero(lab[by : by + bh, bx : bx + bw] == k)
+                above = y0 + by + (bh - 1) / 2 < r.center
+                found.append((i, c, off, above, (yy + y0 + by, xx + x0 + bx)))
+    ticks = []
+    for i, c, off, above, pixels in found:
+        # a twin: across the baseline in the same row, or at the same column of another row
+        if any(
+            c2 == c and abs(off2 - off) <= 0.3 * px_per_mm and (i2 != i or above2 != above)
+            for i2, c2, off2, above2, _ in found
+        ):
+            ticks.append(pixels)
+    return ticks
+
+
 def find_labels(
     prob: NDArray[np.float32],
     rows: list[RowGeometry],
@@ -1351,7 +1413,9 @@ def find_labels(
         and 10 mm after the segment's start, within the row's band and 14 mm of its baseline;
         the best-reading one is kept. The lead separators at the segments' starts
         (:func:`separator_columns`) are left out of the ink first: a name printed against
-        its bar would otherwise join it into one mark too tall for a word.
+        its bar would otherwise join it into one mark too tall for a word; so are the ticks
+        some printers mark them with above and below the trace (:func:`_separator_ticks`),
+        which read as "I" and outvoted the names.
     """
     ink = prob > 0.5
     for r, xs in zip(rows, starts, strict=True):
@@ -1359,6 +1423,8 @@ def find_labels(
             bar = separator_columns(prob, x=x, baseline=r.center, px_per_mm=px_per_mm)
             if bar is not None:
                 ink[bar[2] : bar[3] + 1, bar[0] : bar[1] + 1] = False
+    for ys, xs_ in _separator_ticks(ink, rows, starts, px_per_mm=px_per_mm):
+        ink[ys, xs_] = False
     lab, _, words = _words(ink, px_per_mm=px_per_mm)
     read: dict[int, LeadLabel] = {}
     slots: list[list[list[LeadLabel]]] = []

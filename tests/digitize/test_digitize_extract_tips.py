@@ -130,3 +130,50 @@ def test_a_real_scan_faint_r_wave_is_followed_to_its_tip() -> None:
     ii = res.record.lead("II")
     r_wave = ii[int(0.3 * 500) : int(0.6 * 500)]
     assert np.nanmax(r_wave) - np.nanmedian(ii[: int(2.5 * 500)]) > 0.25
+
+
+def test_the_columns_between_a_spikes_strokes_take_the_stroke_not_a_grid_speck() -> None:
+    # a photographed R wave 5 columns wide (as eik-dev G_photo/00233_hr's V5, 7.2 px/mm):
+    # the upstroke's foot, the tip's three columns reaching 154 px above the baseline, the
+    # downstroke; between the strokes a dark grid line leaves specks 35 px above the
+    # baseline, and blur leaves faint ink everywhere between them, so the tracker's jumps
+    # to the specks cost nothing and their pull to the baseline wins: the middle column
+    # took a 2-px speck and its neighbours only the part of their runs beside the strokes
+    band = np.zeros((300, 120), np.float32)
+    base = 259
+    band[base - 1 : base + 2, :50] = 1.0  # the flat trace
+    band[base - 1 : base + 2, 56:] = 1.0
+    band[100:262, 50:55] = 0.3  # blur between the strokes
+    band[173:261, 50] = 1.0  # the upstroke's foot
+    band[115:212, 51] = 1.0  # the tip's columns
+    band[105:198, 52] = 1.0
+    band[105:197, 53] = 1.0
+    band[221:226, 51] = 1.0  # the grid line's specks
+    band[223:225, 52:54] = 1.0
+    band[116:240, 54] = 1.0  # the downstroke
+    band[236 : base + 2, 55] = 1.0
+    xs, lo, hi = trace_runs(band, y_lo=0, y_hi=300, x0=0, x1=119, baseline=float(base),
+                            px_per_mm=7.2)  # fmt: skip
+    runs = {int(x): (int(a), int(b)) for x, a, b in zip(xs, lo, hi, strict=True)}
+    assert runs[51] == (115, 211)  # whole, not cut at the upstroke's top (173)
+    assert runs[52] == (105, 197)  # the tip, not the speck (223-224)
+    assert runs[53] == (105, 196)
+    assert runs[49] == (base - 1, base + 1)  # the flat trace beside it is left alone
+
+
+def test_a_photographed_r_wave_keeps_its_full_height() -> None:
+    """eik-dev G_photo/00233_hr (ECG-Image-Kit page, photographed): V5's first R wave is
+    2.27 mV tall; the tip's columns took grid specks near the baseline and it came out
+    1.52 mV tall (V5 13.0 dB)."""
+    from _shared import shared_path
+    from ecgscan.data import Record
+    from ecgscan.digitize import digitize
+
+    image = shared_path("images", "eik-dev", "G_photo", "00233_hr-0.jpg")
+    ref = Record.from_wfdb(image.parent / "00233_hr")
+    est = digitize(image, fs=500).record
+    r, e = ref.lead("V5"), est.lead("V5")
+    beat = slice(int(8.15 * 500), int(8.35 * 500))
+    tall = np.nanmax(r[beat]) - np.nanmedian(r[int(7.5 * 500) :])
+    got = np.nanmax(e[beat]) - np.nanmedian(e[int(7.5 * 500) :])
+    assert abs(got - tall) < 0.15

@@ -286,9 +286,12 @@ def test_fitting_beat_trees_onto_the_ensemble_keeps_its_members(
     trees = BeatTrees(out / new["trees"]["file"])
     assert set(new["trees"]["stack"]) <= set(trees.labels)
     stacked = {CHALLENGE_LABELS.index(n) for n in new["trees"]["stack"]}
+    # refitting starts from the thresholds before the old stacking, and keeps them
+    before = old["trees"]["thresholds_before"]
+    assert new["trees"]["thresholds_before"] == before
     for key, heads in new["thresholds"].items():  # only the stacked labels' thresholds move
         for c, (t_new, t_old) in enumerate(
-            zip(heads["challenge"], old["thresholds"][key]["challenge"], strict=True)
+            zip(heads["challenge"], before[key]["challenge"], strict=True)
         ):
             if c not in stacked or key == "image":
                 assert t_new == t_old
@@ -306,4 +309,15 @@ def test_fitting_beat_trees_onto_the_ensemble_keeps_its_members(
     assert "not found" in capsys.readouterr().err
     assert main([*base, "--fit-trees", str(shipped.path), "--refit-rate", str(shipped.path)]) == 2
     assert "not both" in capsys.readouterr().err
+    assert not bad.exists()
+    # an ensemble whose trees lack the thresholds from before their stacking cannot be refitted
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    for f in shipped.path.parent.iterdir():
+        if f.name != "ensemble.json":
+            (stale / f.name).symlink_to(f)
+    config = {**old, "trees": {k: v for k, v in old["trees"].items() if k != "thresholds_before"}}
+    (stale / "ensemble.json").write_text(json.dumps(config))
+    assert main([*base, "--fit-trees", str(stale / "ensemble.json")]) != 0
+    assert "thresholds_before" in capsys.readouterr().err
     assert not bad.exists()

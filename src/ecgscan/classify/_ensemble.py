@@ -386,6 +386,15 @@ def choose_member_weight(
     return float(grid[best]), scores
 
 
+def thresholds_of(spec: Mapping[str, Any]) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """An ensemble file's ``thresholds`` entry (member combination → head → per-class list)
+    as arrays."""
+    return {
+        str(key): {str(h): np.asarray(v, dtype=np.float64) for h, v in heads.items()}
+        for key, heads in spec.items()
+    }
+
+
 class EnsembleClassifier:
     """An ensemble loaded from its JSON file (see the module docstring for the rule).
 
@@ -396,11 +405,16 @@ class EnsembleClassifier:
         are registered model names or ONNX files relative to the JSON's folder.
     name : str, optional
         Name reported in predictions.
+    trees : bool
+        Load the beat trees (``False``: the ensemble without them, as when fitting new ones,
+        which may read other features than the old ones were fitted on).
     """
 
     input = "ensemble"
 
-    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, name: str | None = None, trees: bool = True
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ensemble file {str(self.path)!r} not found")
@@ -408,10 +422,7 @@ class EnsembleClassifier:
             self.config: dict[str, Any] = json.loads(self.path.read_text())
             entries = list(self.config["members"])
             self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
-            self.thresholds: dict[str, dict[str, NDArray[np.float64]]] = {
-                key: {h: np.asarray(v, dtype=np.float64) for h, v in heads.items()}
-                for key, heads in self.config["thresholds"].items()
-            }
+            self.thresholds = thresholds_of(self.config["thresholds"])
         except (ValueError, KeyError, TypeError) as exc:
             raise InputFileError(
                 f"{str(self.path)!r} is not an ecgscan ensemble file ({exc}); write it with "
@@ -432,7 +443,7 @@ class EnsembleClassifier:
             )
         self.trees: BeatTrees | None = None
         self.tree_stack: dict[str, list[float]] = {}
-        if "trees" in self.config:
+        if trees and "trees" in self.config:
             spec = self.config["trees"]
             try:
                 self.tree_stack = {str(k): [float(v) for v in c] for k, c in spec["stack"].items()}

@@ -107,7 +107,12 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
         raise EcgscanError(
             "fitting beat trees needs scikit-learn: pip install 'ecgscan[train]'"
         ) from None
-    from ..classify._ensemble import RATE_LABELS, EnsembleClassifier, apply_tree_stack
+    from ..classify._ensemble import (
+        RATE_LABELS,
+        EnsembleClassifier,
+        apply_tree_stack,
+        thresholds_of,
+    )
     from ..classify._predict import SignalClassifier
     from ..classify._trees import BeatTrees, pack_trees
     from ._common import AugmentConfig, augment_batch
@@ -121,7 +126,18 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
     )
 
     start = time.monotonic()
-    ens = EnsembleClassifier(config.fit_trees)
+    ens = EnsembleClassifier(config.fit_trees, trees=False)
+    if "trees" in ens.config:  # refitting: start from the thresholds before the stacking
+        try:
+            before = ens.config["trees"]["thresholds_before"]
+            ens.config["thresholds"] = copy.deepcopy(before)
+            ens.thresholds = thresholds_of(before)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise EcgscanError(
+                f"{str(config.fit_trees)!r} has beat trees but not the thresholds from before "
+                "their stacking ('thresholds_before'), which refitting them starts from; fit the "
+                "trees onto the ensemble file without its 'trees' entry"
+            ) from None
     out_dir = Path(config.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = list(ens.heads["challenge"])
@@ -227,7 +243,11 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
         }
         log(f"  validation macro F, {variant}: {f_ship:.4f} (ensemble before) -> "
             f"{f_cross:.4f} (with the trees, cross-fitted)")  # fmt: skip
-    ens_config["trees"] = {"file": trees_path.name, "stack": stack}
+    ens_config["trees"] = {
+        "file": trees_path.name,
+        "stack": stack,
+        "thresholds_before": ens.config["thresholds"],
+    }
     ens_config["validation"]["trees"] = {
         "log_loss_cross_fitted": {
             n: [round(a, 2), round(b, 2)] for n, (a, b) in report["log_loss"].items()

@@ -295,11 +295,22 @@ def test_fitting_beat_trees_onto_the_ensemble_keeps_its_members(
         ):
             if c not in stacked or key == "image":
                 assert t_new == t_old
+    # the superclasses' own trees, stacked only where they help, their thresholds re-chosen
+    assert set(trees.labels) >= {f"superclass:{n}" for n in new["trees"]["superclass_stack"]}
+    sup_stacked = {shipped.heads["superclass"].index(n) for n in new["trees"]["superclass_stack"]}
+    for key, heads in new["thresholds"].items():
+        for c, (t_new, t_old) in enumerate(
+            zip(heads["superclass"], before[key]["superclass"], strict=True)
+        ):
+            if c not in sup_stacked or key == "image":
+                assert t_new == t_old
     report = new["validation"]["trees"]
     assert 0 < report["clean"]["macro_f_cross_fitted"] <= 1
+    assert 0.5 < report["superclass"]["clean"]["macro_auroc_cross_fitted"] <= 1
     assert "beat trees" in (out / "MODEL_CARD_ensemble.md").read_text()
     fitted = EnsembleClassifier(out / "ensemble.json")
     assert fitted.trees is not None and fitted.tree_stack == new["trees"]["stack"]
+    assert fitted.tree_stacks["superclass"] == new["trees"]["superclass_stack"]
     # a missing ensemble file, or both refits at once: usage errors, nothing written
     capsys.readouterr()
     bad = tmp_path / "bad"

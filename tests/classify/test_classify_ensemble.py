@@ -126,15 +126,18 @@ def test_a_record_uses_the_signal_members_with_the_card_s_rule(
                 beyond = hr < r["limit"] if r["side"] == "below" else hr > r["limit"]
                 z = np.log(expected[k] / (1 - expected[k]))
                 expected[k] = 1 / (1 + np.exp(-(a * z + c * beyond + b)))
-            if "trees" in config:  # then the beat trees' probability, stacked per label
-                trees = BeatTrees(Path(ensemble.path).parent / config["trees"]["file"])
-                x = prepare_record(rec, fs=100.0).signal[None]
-                g = trees.predict_proba(beat_features(x, fs=100.0))[0]
-                for name, (a, c, b) in config["trees"]["stack"].items():
-                    k = list(names).index(name)
-                    z = np.log(expected[k] / (1 - expected[k]))
-                    zg = np.log(g[trees.labels.index(name)] / (1 - g[trees.labels.index(name)]))
-                    expected[k] = 1 / (1 + np.exp(-(a * z + c * zg + b)))
+        if "trees" in config:  # then the beat trees' probability, stacked per label
+            trees = BeatTrees(Path(ensemble.path).parent / config["trees"]["file"])
+            x = prepare_record(rec, fs=100.0).signal[None]
+            g = trees.predict_proba(beat_features(x, fs=100.0))[0]
+            key, prefix = (
+                ("stack", "") if head == "challenge" else ("superclass_stack", "superclass:")
+            )
+            for name, (a, c, b) in config["trees"].get(key, {}).items():
+                k = list(names).index(name)
+                z = np.log(expected[k] / (1 - expected[k]))
+                gk = g[trees.labels.index(prefix + name)]
+                expected[k] = 1 / (1 + np.exp(-(a * z + c * np.log(gk / (1 - gk)) + b)))
         np.testing.assert_allclose([got[n] for n in names], expected, atol=2e-5)
     assert [pred.thresholds[n] for n in CHALLENGE_LABELS] == pytest.approx(
         config["thresholds"]["signal"]["challenge"], abs=1e-6

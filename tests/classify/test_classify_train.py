@@ -286,17 +286,31 @@ def test_fitting_beat_trees_onto_the_ensemble_keeps_its_members(
     trees = BeatTrees(out / new["trees"]["file"])
     assert set(new["trees"]["stack"]) <= set(trees.labels)
     stacked = {CHALLENGE_LABELS.index(n) for n in new["trees"]["stack"]}
+    # refitting starts from the thresholds before the old stacking, and keeps them
+    before = old["trees"]["thresholds_before"]
+    assert new["trees"]["thresholds_before"] == before
     for key, heads in new["thresholds"].items():  # only the stacked labels' thresholds move
         for c, (t_new, t_old) in enumerate(
-            zip(heads["challenge"], old["thresholds"][key]["challenge"], strict=True)
+            zip(heads["challenge"], before[key]["challenge"], strict=True)
         ):
             if c not in stacked or key == "image":
                 assert t_new == t_old
+    # the superclasses' own trees, stacked only where they help, their thresholds re-chosen
+    assert set(trees.labels) >= {f"superclass:{n}" for n in new["trees"]["superclass_stack"]}
+    sup_stacked = {shipped.heads["superclass"].index(n) for n in new["trees"]["superclass_stack"]}
+    for key, heads in new["thresholds"].items():
+        for c, (t_new, t_old) in enumerate(
+            zip(heads["superclass"], before[key]["superclass"], strict=True)
+        ):
+            if c not in sup_stacked or key == "image":
+                assert t_new == t_old
     report = new["validation"]["trees"]
     assert 0 < report["clean"]["macro_f_cross_fitted"] <= 1
+    assert 0.5 < report["superclass"]["clean"]["macro_auroc_cross_fitted"] <= 1
     assert "beat trees" in (out / "MODEL_CARD_ensemble.md").read_text()
     fitted = EnsembleClassifier(out / "ensemble.json")
     assert fitted.trees is not None and fitted.tree_stack == new["trees"]["stack"]
+    assert fitted.tree_stacks["superclass"] == new["trees"]["superclass_stack"]
     # a missing ensemble file, or both refits at once: usage errors, nothing written
     capsys.readouterr()
     bad = tmp_path / "bad"
@@ -306,4 +320,15 @@ def test_fitting_beat_trees_onto_the_ensemble_keeps_its_members(
     assert "not found" in capsys.readouterr().err
     assert main([*base, "--fit-trees", str(shipped.path), "--refit-rate", str(shipped.path)]) == 2
     assert "not both" in capsys.readouterr().err
+    assert not bad.exists()
+    # an ensemble whose trees lack the thresholds from before their stacking cannot be refitted
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    for f in shipped.path.parent.iterdir():
+        if f.name != "ensemble.json":
+            (stale / f.name).symlink_to(f)
+    config = {**old, "trees": {k: v for k, v in old["trees"].items() if k != "thresholds_before"}}
+    (stale / "ensemble.json").write_text(json.dumps(config))
+    assert main([*base, "--fit-trees", str(stale / "ensemble.json")]) != 0
+    assert "thresholds_before" in capsys.readouterr().err
     assert not bad.exists()

@@ -47,6 +47,32 @@ def test_packed_trees_score_exactly_as_scikit_learn(tmp_path: Path) -> None:
         trees.predict_proba(probe[:, :10])
 
 
+def test_a_bag_of_models_scores_their_mean(tmp_path: Path) -> None:
+    ensemble = pytest.importorskip("sklearn.ensemble")
+    rng = np.random.default_rng(2)
+    n, d = 2000, len(BEAT_FEATURES)
+    x = rng.normal(size=(n, d))
+    x[rng.random((n, d)) < 0.1] = np.nan
+    y = rng.random(n) < 1 / (1 + np.exp(-2.0 * np.nan_to_num(x[:, 3])))
+    # early stopping on a random tenth: the random state changes the trees and their number
+    bag = [
+        ensemble.HistGradientBoostingClassifier(
+            max_iter=60, max_leaf_nodes=7, early_stopping=True, n_iter_no_change=3, random_state=s
+        ).fit(x, y)
+        for s in (0, 1, 2)
+    ]
+    path = tmp_path / "bag.npz"
+    np.savez(path, **pack_trees({"A": bag, "B": bag[0]}, ["A", "B"]))
+    trees = BeatTrees(path)
+    assert len(trees.roots) == sum(m.n_iter_ for m in bag) + bag[0].n_iter_
+    probe = x[:300]
+    mean = np.mean([m.decision_function(probe) for m in bag], axis=0)
+    np.testing.assert_allclose(trees.decision_function(probe)[:, 0], mean, atol=1e-9)
+    np.testing.assert_allclose(trees.decision_function(probe)[:, 1],
+                               bag[0].decision_function(probe), atol=1e-9)  # fmt: skip
+    assert not np.allclose(mean, bag[0].decision_function(probe), atol=1e-3)
+
+
 def test_a_broken_or_foreign_trees_file_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")

@@ -144,3 +144,57 @@ def test_beat_features_of_unknown_leads_are_nan() -> None:
     assert np.isnan(f[1, names["heart_rate"]])  # nothing known: no beats, no rate
     with pytest.raises(ValueError, match="shape"):
         beat_features(x, fs=100.0)
+
+
+def _tiled(beat: np.ndarray, times: list[float], fs: float, w0: int) -> np.ndarray:
+    """A 10-s record of ``beat`` (leads, samples; peak at ``w0``) placed at ``times`` (s)."""
+    x = np.zeros((beat.shape[0], int(10 * fs)))
+    for t in times:
+        start = int(round(t * fs)) - w0
+        x[:, start : start + beat.shape[1]] += beat
+    return x
+
+
+@pytest.mark.parametrize("kind", ["regular", "atrial", "ventricular"])
+def test_beat_features_tell_premature_beats_and_their_shape(kind: str) -> None:
+    fs = 100.0
+    src = synthetic_ecg(fs=fs, duration=10, heart_rate=60, noise_mv=0.0, seed=5)
+    beat = median_beats(src.signal.T, fs=fs).beats.astype(np.float64)  # peak at 25
+    times = [0.6 + k for k in range(9)]  # the last beat whole within the 10 s
+    if kind != "regular":  # the sixth beat 350 ms early, then the pause that makes up for it
+        times[5] -= 0.35
+    x = _tiled(beat, times[:5] + times[6:], fs, 25)
+    early = beat.copy()
+    if kind == "ventricular":  # wide, inverted and large, no P wave: unlike the others
+        wide = np.linspace(-25, 44, beat.shape[1])
+        early = -2.0 * np.interp(wide / 2.5, np.arange(-25, 45), beat[1])[None] * np.ones((12, 1))
+    x += _tiled(early, [times[5]], fs, 25)
+    f = dict(zip(BEAT_FEATURES, beat_features(x[None], fs=fs)[0], strict=True))
+    assert f["heart_rate"] == pytest.approx(60, rel=0.05)
+    if kind == "regular":
+        assert f["rr_min_ratio"] > 0.95 and f["rr_max_ratio"] < 1.05
+        assert f["premature_fraction"] == 0 and f["rr_cv"] < 0.02
+        assert f["shape_diff_max"] < 0.1
+        return
+    assert f["rr_min_ratio"] == pytest.approx(0.65, abs=0.05)
+    assert f["pause_after_premature"] == pytest.approx(1.35, abs=0.05)
+    assert f["premature_fraction"] == pytest.approx(1 / 8)
+    assert f["shape_diff_median"] < 0.1  # the other beats are alike
+    if kind == "atrial":  # an early beat of the usual shape (on the previous T wave)
+        assert f["shape_diff_premature"] < 0.5
+    else:
+        assert f["shape_diff_premature"] > 1.0
+        assert f["shape_diff_max"] == f["shape_diff_premature"]
+
+
+def test_beat_features_measure_qrs_width_and_voltage() -> None:
+    fs = 100.0
+    src = synthetic_ecg(fs=fs, duration=10, heart_rate=60, noise_mv=0.0, seed=5)
+    base = beat_features(src.signal.T[None].astype(np.float64), fs=fs)[0]
+    f = dict(zip(BEAT_FEATURES, base, strict=True))
+    assert 40 <= f["qrs_ms"] <= 140
+    big = beat_features(2 * src.signal.T[None].astype(np.float64), fs=fs)[0]
+    g = dict(zip(BEAT_FEATURES, big, strict=True))
+    for name in ("sokolow_lyon", "cornell", "qrs_voltage_sum"):  # voltages double
+        assert g[name] == pytest.approx(2 * f[name], rel=0.02), name
+    assert g["qrs_ms"] == f["qrs_ms"]

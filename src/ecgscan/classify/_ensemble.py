@@ -28,7 +28,9 @@ How it combines its members (what ``ensemble.json`` holds and its model card sta
    lead ST elevation, QRS extremes, rate) give a second probability ``g`` per label, stacked
    onto the ensemble's: ``sigmoid(a · logit(p) + c · logit(g) + b)``, ``(a, c, b)`` fitted
    per label on validation data (the labels listed in ``trees.stack``), after the rate rule.
-   Acute MI, in PTB-XL the 12SL algorithm's ST-elevation statements, gains most.
+   Acute MI, in PTB-XL the 12SL algorithm's ST-elevation statements, gains most. The
+   superclasses may have trees of their own, stacked in the same way
+   (``trees.superclass_stack``; their trees are named ``'superclass:HYP'`` etc.).
    Image-only predictions skip it.
 6. **Mutually exclusive labels** (``exclusive``: Acute MI and Old MI, which never occur
    together in PTB-XL): when both pass their thresholds only one is kept, the more probable
@@ -76,6 +78,7 @@ __all__ = [
     "fit_platt",
     "fit_rate_rule",
     "fit_tree_stack",
+    "tree_label",
 ]
 
 #: Challenge labels of which at most one is predicted (the most probable).
@@ -264,6 +267,16 @@ def apply_rate_rule(
     return out
 
 
+#: Where each head's beat-tree stacking is kept in ``ensemble.json``'s ``trees`` entry.
+_TREE_STACK_KEYS = {"challenge": "stack", "superclass": "superclass_stack"}
+
+
+def tree_label(head: str, label: str) -> str:
+    """The name of a head's label among the beat trees' labels: the Challenge labels by their
+    own names, the other heads' as ``'head:label'`` (NORM and HYP are in both heads)."""
+    return label if head == "challenge" else f"{head}:{label}"
+
+
 def fit_tree_stack(
     y_true: ArrayLike,
     prob: ArrayLike,
@@ -386,6 +399,15 @@ def choose_member_weight(
     return float(grid[best]), scores
 
 
+def thresholds_of(spec: Mapping[str, Any]) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """An ensemble file's ``thresholds`` entry (member combination → head → per-class list)
+    as arrays."""
+    return {
+        str(key): {str(h): np.asarray(v, dtype=np.float64) for h, v in heads.items()}
+        for key, heads in spec.items()
+    }
+
+
 class EnsembleClassifier:
     """An ensemble loaded from its JSON file (see the module docstring for the rule).
 
@@ -396,11 +418,16 @@ class EnsembleClassifier:
         are registered model names or ONNX files relative to the JSON's folder.
     name : str, optional
         Name reported in predictions.
+    trees : bool
+        Load the beat trees (``False``: the ensemble without them, as when fitting new ones,
+        which may read other features than the old ones were fitted on).
     """
 
     input = "ensemble"
 
-    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, name: str | None = None, trees: bool = True
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ensemble file {str(self.path)!r} not found")
@@ -408,10 +435,7 @@ class EnsembleClassifier:
             self.config: dict[str, Any] = json.loads(self.path.read_text())
             entries = list(self.config["members"])
             self.heads: dict[str, list[str]] = {k: list(v) for k, v in self.config["heads"].items()}
-            self.thresholds: dict[str, dict[str, NDArray[np.float64]]] = {
-                key: {h: np.asarray(v, dtype=np.float64) for h, v in heads.items()}
-                for key, heads in self.config["thresholds"].items()
-            }
+            self.thresholds = thresholds_of(self.config["thresholds"])
         except (ValueError, KeyError, TypeError) as exc:
             raise InputFileError(
                 f"{str(self.path)!r} is not an ecgscan ensemble file ({exc}); write it with "
@@ -431,21 +455,32 @@ class EnsembleClassifier:
                 "`ecgscan train classifier --model ensemble`"
             )
         self.trees: BeatTrees | None = None
-        self.tree_stack: dict[str, list[float]] = {}
-        if "trees" in self.config:
+        #: head → label → (a, c, b) of the beat-tree stacking (``trees.stack`` for the
+        #: Challenge labels, ``trees.superclass_stack`` for the superclasses)
+        self.tree_stacks: dict[str, dict[str, list[float]]] = {}
+        if trees and "trees" in self.config:
             spec = self.config["trees"]
             try:
-                self.tree_stack = {str(k): [float(v) for v in c] for k, c in spec["stack"].items()}
+                self.tree_stacks = {
+                    head: {str(k): [float(v) for v in c] for k, c in spec[key].items()}
+                    for head, key in _TREE_STACK_KEYS.items()
+                    if key in spec or head == "challenge"
+                }
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise InputFileError(
                     f"{str(self.path)!r}: its 'trees' entry has no readable 'stack' ({exc!r}); "
                     "refit it with `ecgscan train classifier --model ensemble --fit-trees`"
                 ) from None
             self.trees = BeatTrees(self.path.parent / str(spec.get("file", "beat_trees.npz")))
-            unknown = (set(self.tree_stack) - set(self.heads["challenge"])) | (
-                set(self.tree_stack) - set(self.trees.labels)
-            )
-            if unknown or any(len(c) != 3 for c in self.tree_stack.values()):
+            unknown = {
+                tree_label(head, name)
+                for head, stack in self.tree_stacks.items()
+                for name in stack
+                if name not in self.heads.get(head, ())
+                or tree_label(head, name) not in self.trees.labels
+            }
+            malformed = any(len(c) != 3 for st in self.tree_stacks.values() for c in st.values())
+            if unknown or malformed:
                 raise InputFileError(
                     f"{str(self.path)!r}: its beat-tree stacking names labels the ensemble or "
                     f"its trees lack, or has malformed coefficients "
@@ -470,6 +505,11 @@ class EnsembleClassifier:
         self.inputs = frozenset(
             m.input for m, w in zip(self.members, self.weights, strict=True) if w > 0
         )
+
+    @property
+    def tree_stack(self) -> dict[str, list[float]]:
+        """The Challenge labels' beat-tree stacking (label → (a, c, b))."""
+        return self.tree_stacks.get("challenge", {})
 
     def _load_member(self, entry: Mapping[str, Any]) -> SignalClassifier | ImageClassifier:
         from ._predict import _load_file
@@ -555,13 +595,11 @@ class EnsembleClassifier:
                 out["challenge"], heart_rate, self.rate, self.heads["challenge"]
             )
         if self.trees is not None:
-            out["challenge"] = apply_tree_stack(
-                out["challenge"],
-                self.trees.predict_proba(np.asarray(features)),
-                self.tree_stack,
-                self.heads["challenge"],
-                self.trees.labels,
-            )
+            g = self.trees.predict_proba(np.asarray(features))
+            for head, stack in self.tree_stacks.items():
+                names = self.heads[head]
+                cols = [self.trees.labels.index(tree_label(head, n)) for n in stack]
+                out[head] = apply_tree_stack(out[head], g[:, cols], stack, names, list(stack))
         return out, self.subset_key(used)
 
     def predict(

@@ -107,9 +107,17 @@ class BeatTrees:
         return np.asarray(1.0 / (1.0 + np.exp(-self.decision_function(features))))
 
 
-def pack_trees(models: Mapping[str, Any], labels: Sequence[str]) -> dict[str, NDArray[Any]]:
+def pack_trees(
+    models: Mapping[str, Any | Sequence[Any]], labels: Sequence[str]
+) -> dict[str, NDArray[Any]]:
     """The arrays of a :class:`BeatTrees` file from fitted binary scikit-learn
-    ``HistGradientBoostingClassifier`` models (label → model, fitted on ``BEAT_FEATURES``).
+    ``HistGradientBoostingClassifier`` models (label → model, or a bag of models, fitted on
+    ``BEAT_FEATURES``).
+
+    A label's bag (several models, e.g. fitted with different random states, so that their
+    early-stopping splits differ) scores the mean of its models' raw scores: the baselines are
+    averaged and every leaf value is divided by the bag's size, so that the file still holds
+    plain sums of trees.
 
     Reads the fitted predictors' node tables (``_predictors``, ``_baseline_prediction``), the
     only way to take the trees out of scikit-learn; checked against ``decision_function`` by
@@ -121,9 +129,10 @@ def pack_trees(models: Mapping[str, Any], labels: Sequence[str]) -> dict[str, ND
     baseline = np.zeros(len(labels))
     offset = 0
     for k, name in enumerate(labels):
-        model = models[name]
-        baseline[k] = float(np.ravel(model._baseline_prediction)[0])
-        for (predictor,) in model._predictors:
+        entry = models[name]
+        bag = list(entry) if isinstance(entry, Sequence) else [entry]
+        baseline[k] = np.mean([float(np.ravel(m._baseline_prediction)[0]) for m in bag])
+        for predictor in (p for model in bag for (p,) in model._predictors):
             nodes = predictor.nodes
             if np.any(nodes["is_categorical"]):
                 raise ValueError("categorical splits are not supported in beat trees")
@@ -135,7 +144,7 @@ def pack_trees(models: Mapping[str, Any], labels: Sequence[str]) -> dict[str, ND
             parts["right"].append((nodes["right"] + offset).astype(np.int32))
             parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
             parts["leaf"].append(nodes["is_leaf"].astype(bool))
-            parts["value"].append(nodes["value"].astype(np.float64))
+            parts["value"].append(nodes["value"].astype(np.float64) / len(bag))
             offset += len(nodes)
     return {
         "labels": np.asarray(list(labels)),

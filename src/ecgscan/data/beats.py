@@ -282,6 +282,22 @@ _PRE_MS = (-250, -220, -190, -160, -130, -100)
 _POST_MS = tuple(range(140, 441, 30))
 _QRS_MS = 80  # the QRS extremes are read within this many ms of the peak
 _J_SEARCH_MS = (10, 140)  # the J point is looked for this far after the peak
+_SHAPE_MS = (-60, 80)  # the window whose shape each beat is compared by, around its peak
+_PREMATURE = 0.85  # an RR interval this much shorter than the median is premature
+#: Rhythm and ectopy: how irregular the RR intervals are, how early the earliest beat comes
+#: and how long the pause after it lasts (premature atrial and ventricular beats), and how
+#: much a beat's QRS differs from the median beat (ventricular beats are wide and unlike it).
+_ECTOPY_FEATURES = (
+    "rr_cv",  # standard deviation / mean of the RR intervals
+    "rr_successive",  # median |successive RR difference| / mean RR
+    "rr_min_ratio",  # shortest RR / median RR
+    "rr_max_ratio",  # longest RR / median RR
+    "premature_fraction",  # share of the RR intervals shorter than 0.85 x the median
+    "pause_after_premature",  # RR after the earliest beat / median RR
+    "shape_diff_max",  # largest QRS shape difference of a beat from the median beat
+    "shape_diff_premature",  # the earliest beat's QRS shape difference
+    "shape_diff_median",  # the typical beat's (how well the beats agree at all)
+)
 
 #: Names of :func:`beat_features`' columns, in order.
 BEAT_FEATURES: tuple[str, ...] = (
@@ -293,7 +309,48 @@ BEAT_FEATURES: tuple[str, ...] = (
     + tuple(f"level_{ms}_{lead}" for lead in _LEADS for ms in _PRE_MS)
     + tuple(f"level_{ms}_{lead}" for lead in _LEADS for ms in _POST_MS)
     + ("heart_rate",)
+    + _ECTOPY_FEATURES
+    + ("qrs_ms", "sokolow_lyon", "cornell", "qrs_voltage_sum")
 )
+
+
+def _ectopy(x: NDArray[np.float64], mb: MedianBeats, fs: float, w0: int) -> NDArray[np.float64]:
+    """The :data:`_ECTOPY_FEATURES` of one record ``x`` (leads, samples) whose median beats
+    (peak at sample ``w0``) are ``mb``; NaN where fewer than three beats were found."""
+    out = np.full(len(_ECTOPY_FEATURES), np.nan)
+    peaks = mb.peaks
+    if peaks.size < 3:
+        return out
+    rate, cv, successive = rhythm_features(peaks, fs=fs)[:3]
+    ratio = np.diff(peaks) / (60.0 * fs / rate)  # RR / median RR
+    first = int(np.argmin(ratio))  # the earliest beat is peaks[first + 1]
+    out[:6] = (
+        cv,
+        successive,
+        ratio[first],
+        ratio.max(),
+        np.mean(ratio < _PREMATURE),
+        ratio[first + 1] if first + 1 < ratio.size else np.nan,
+    )
+    # each beat's QRS shape against the median beat's, over the leads known in both (each
+    # window less its own mean, so that neither the baseline nor the PR level counts)
+    lo, hi = (int(round(ms * fs / 1000)) for ms in _SHAPE_MS)
+    offsets = np.arange(lo, hi + 1)
+    inside = (peaks + offsets[0] >= 0) & (peaks + offsets[-1] < x.shape[1])
+    if not (inside.any() and mb.known.any()):
+        return out
+    windows = x[mb.known][:, peaks[inside, None] + offsets]  # (leads, beats, samples)
+    ref = mb.beats[mb.known][:, w0 + offsets].astype(np.float64)
+    ref = (ref - ref.mean(axis=1, keepdims=True))[:, None, :]
+    windows = windows - windows.mean(axis=2, keepdims=True)  # NaN for a partial window
+    whole = np.isfinite(windows).all(axis=2)  # (leads, beats)
+    num = np.where(whole, ((np.nan_to_num(windows) - ref) ** 2).sum(axis=2), 0.0).sum(axis=0)
+    den = np.where(whole, (ref**2).sum(axis=2), 0.0).sum(axis=0)
+    diff = np.full(peaks.size, np.nan)
+    diff[inside] = np.sqrt(num / np.where(den > 0, den, np.nan))
+    if np.isfinite(diff).any():
+        out[6:] = np.nanmax(diff), diff[first + 1], np.nanmedian(diff)
+    return out
 
 
 def beat_features(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
@@ -333,11 +390,13 @@ def beat_features(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
     n_beat = w0 + int(round(after * fs))
     beats = np.full((len(x), len(_LEADS), n_beat), np.nan)
     rate = np.full(len(x), np.nan)
+    ectopy = np.full((len(x), len(_ECTOPY_FEATURES)), np.nan)
     for k, (sig, peaks) in enumerate(zip(x, detect_r_peaks_batch(x, fs=fs), strict=True)):
         mb = median_beats(sig, fs=fs, peaks=peaks, before=before, after=after)
         beats[k, mb.known] = mb.beats[mb.known]
         bpm = rhythm_features(peaks, fs=fs)[0]
         rate[k] = bpm if bpm > 0 else np.nan
+        ectopy[k] = _ectopy(sig, mb, fs, w0)
 
     def at(ms: float | NDArray[np.float64]) -> NDArray[np.int64]:
         return np.clip(w0 + np.round(np.asarray(ms) * fs / 1000).astype(np.int64), 0, n_beat - 1)
@@ -348,6 +407,10 @@ def beat_features(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
     lo, hi = (int(v) for v in at(np.asarray(_J_SEARCH_MS)))
     flat = slope[:, lo:hi] < 0.2 * top
     j = np.where(flat.any(axis=1), lo + flat.argmax(axis=1), at(70))
+    # the QRS onset: the last such flat sample 10-140 ms before the peak (70 ms when none)
+    lo, hi = (int(v) for v in at(-np.asarray(_J_SEARCH_MS[::-1])))
+    flat = slope[:, lo:hi][:, ::-1] < 0.2 * top
+    onset = np.where(flat.any(axis=1), hi - flat.argmax(axis=1), at(-70))
     rows = np.arange(len(x))
     st = np.stack([beats[rows, :, np.clip(j + at(ms) - w0, 0, n_beat - 1)] for ms in _ST_MS], 1)
     pair_idx = np.array([[_LEADS.index(a), _LEADS.index(b)] for a, b in _CONTIGUOUS])
@@ -362,6 +425,19 @@ def beat_features(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
     known = np.isfinite(window).all(axis=2)
     qrs_max = np.where(known, np.max(np.nan_to_num(window), axis=2), np.nan)
     qrs_min = np.where(known, np.min(np.nan_to_num(window), axis=2), np.nan)
+    lead = {name: i for i, name in enumerate(_LEADS)}
+    voltage = np.stack(
+        [
+            (j - onset) * 1000.0 / fs,
+            # the voltage criteria of ventricular hypertrophy: S in V1 or V2 plus R in V5 or
+            # V6 (Sokolow-Lyon), R in aVL plus S in V3 (Cornell), and all leads' QRS swings
+            np.fmax(-qrs_min[:, lead["V1"]], -qrs_min[:, lead["V2"]])
+            + np.fmax(qrs_max[:, lead["V5"]], qrs_max[:, lead["V6"]]),
+            qrs_max[:, lead["aVL"]] - qrs_min[:, lead["V3"]],
+            (qrs_max - qrs_min).sum(axis=1),
+        ],
+        axis=1,
+    )
     out = np.concatenate(
         [
             st.reshape(len(x), -1),
@@ -373,6 +449,8 @@ def beat_features(signals: ArrayLike, *, fs: float) -> NDArray[np.float64]:
             beats[:, :, at(np.asarray(_PRE_MS))].reshape(len(x), -1),
             beats[:, :, at(np.asarray(_POST_MS))].reshape(len(x), -1),
             rate[:, None],
+            ectopy,
+            voltage,
         ],
         axis=1,
     )

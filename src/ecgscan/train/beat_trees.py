@@ -1,7 +1,8 @@
 """Fit the ensemble's beat trees and their stacking (``ecgscan train classifier --model ensemble
 --fit-trees ENSEMBLE.json``).
 
-1. **Trees.** One scikit-learn ``HistGradientBoostingClassifier`` per Challenge label on
+1. **Trees.** A bag of scikit-learn ``HistGradientBoostingClassifier`` models (one per
+   random state of :data:`TREE_SEEDS`, scored by their mean) per Challenge label on
    :func:`~ecgscan.data.beats.beat_features` of the training folds' records, each record
    clean and once distorted the way digitizing does (:func:`augment_batch`), so that the
    trees know a 3×4 page's 2.5-s windows and a digitizer's noise. Stored as arrays
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..classify._thresholds import choose_thresholds
+from ..classify._thresholds import choose_thresholds, per_class_auroc
 from ..data.beats import beat_features
 from ..data.labels import CHALLENGE_LABELS
 from ..errors import EcgscanError
@@ -48,8 +49,12 @@ TREE_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
     "max_leaf_nodes": 15,
     "l2_regularization": 1.0,
-    "random_state": 0,
 }
+#: Each label's trees are a bag of models fitted with these random states, scored by their
+#: mean. scikit-learn's early stopping holds out a random tenth of the rows, so one model's
+#: iteration count, and a rare label's trees (Acute MI: about 300 positive rows), vary with the
+#: random state; the bag's mean varies less.
+TREE_SEEDS: tuple[int, ...] = (0, 1, 2)
 _CROSS_FOLDS = 5
 
 
@@ -97,6 +102,56 @@ def select_and_fit_stack(
     return stack, {"log_loss": loss, "part": part}
 
 
+def _superclass_stack(
+    y: NDArray[Any],
+    p: NDArray[np.float64],
+    g: NDArray[np.float64],
+    groups: NDArray[np.int64],
+    clean: NDArray[np.bool_],
+    fitted: Sequence[str],
+    superclasses: Sequence[str],
+    *,
+    seed: int,
+    log: Callable[[str], None],
+) -> tuple[dict[str, list[float]], dict[str, Any], NDArray[np.float64]]:
+    """The superclass head's stacking (:func:`select_and_fit_stack`) on the validation rows
+    that have a superclass, its cross-fitted macro AUROC next to the ensemble's before, and
+    the thresholds re-chosen on the stacked probabilities (every superclass; only the stacked
+    ones are used). ``g`` holds the trees of ``fitted`` (superclass names), ``y`` and ``p``
+    every superclass."""
+    from ..classify._ensemble import apply_tree_stack
+
+    has = y.sum(axis=1) > 0
+    cols = [list(superclasses).index(n) for n in fitted]
+    if not fitted or not has.any():
+        return {}, {}, np.zeros(len(superclasses))
+    stack, report = select_and_fit_stack(y[has][:, cols], p[has][:, cols], g[has],
+                                         groups[has], fitted, seed=seed)  # fmt: skip
+    log(f"  stacked superclasses (cross-fitted log-loss lower): {', '.join(stack) or 'none'}")
+    q = p.copy()  # cross-fitted: each part stacked by the stacking of the other parts
+    part = np.full(len(y), -1)
+    part[has] = report["part"]
+    for k in range(_CROSS_FOLDS):
+        fit = has & (part != k)
+        sub, _ = select_and_fit_stack(y[fit][:, cols], p[fit][:, cols], g[fit], groups[fit],
+                                      fitted, seed=seed)  # fmt: skip
+        held = part == k
+        q[held] = apply_tree_stack(p[held], g[held], sub, superclasses, fitted)
+    figures: dict[str, Any] = {}
+    for variant, rows in (("clean", clean & has), ("distorted", ~clean & has)):
+        before, after = per_class_auroc(y[rows], p[rows]), per_class_auroc(y[rows], q[rows])
+        figures[variant] = {
+            "macro_auroc_before": round(float(np.nanmean(before)), 4),
+            "macro_auroc_cross_fitted": round(float(np.nanmean(after)), 4),
+            "auroc_before": [round(float(v), 4) for v in before],
+            "auroc_cross_fitted": [round(float(v), 4) for v in after],
+        }
+        log(f"  validation superclass macro AUROC, {variant}: {np.nanmean(before):.4f} (ensemble "
+            f"before) -> {np.nanmean(after):.4f} (with the trees, cross-fitted)")  # fmt: skip
+    thr = choose_thresholds(y[has], apply_tree_stack(p[has], g[has], stack, superclasses, fitted))
+    return stack, figures, thr
+
+
 def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> Any:
     """Fit beat trees on ``config.train_folds`` and their stacking onto the ensemble
     ``config.fit_trees`` on ``config.val_folds``; write ``ensemble.json``,
@@ -107,7 +162,13 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
         raise EcgscanError(
             "fitting beat trees needs scikit-learn: pip install 'ecgscan[train]'"
         ) from None
-    from ..classify._ensemble import RATE_LABELS, EnsembleClassifier, apply_tree_stack
+    from ..classify._ensemble import (
+        RATE_LABELS,
+        EnsembleClassifier,
+        apply_tree_stack,
+        thresholds_of,
+        tree_label,
+    )
     from ..classify._predict import SignalClassifier
     from ..classify._trees import BeatTrees, pack_trees
     from ._common import AugmentConfig, augment_batch
@@ -121,7 +182,18 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
     )
 
     start = time.monotonic()
-    ens = EnsembleClassifier(config.fit_trees)
+    ens = EnsembleClassifier(config.fit_trees, trees=False)
+    if "trees" in ens.config:  # refitting: start from the thresholds before the stacking
+        try:
+            before = ens.config["trees"]["thresholds_before"]
+            ens.config["thresholds"] = copy.deepcopy(before)
+            ens.thresholds = thresholds_of(before)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise EcgscanError(
+                f"{str(config.fit_trees)!r} has beat trees but not the thresholds from before "
+                "their stacking ('thresholds_before'), which refitting them starts from; fit the "
+                "trees onto the ensemble file without its 'trees' entry"
+            ) from None
     out_dir = Path(config.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = list(ens.heads["challenge"])
@@ -144,29 +216,44 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
     x_train = np.concatenate([beat_features(train.signals, fs=100.0),
                               beat_features(train_aug, fs=100.0)])  # fmt: skip
     y_train = np.concatenate([train.challenge, train.challenge])
+    s_train = np.concatenate([train.superclass, train.superclass])
+    has_train = s_train.sum(axis=1) > 0  # records with a diagnostic statement
+    superclasses = list(ens.heads["superclass"])
     log(f"  beat features of {len(x_train)} training signals ({len(train.signals)} records, "
         f"clean and distorted): {(time.monotonic() - start) / 60:.1f} min")  # fmt: skip
-    models = {}
-    for name in labels:
-        if name in RATE_LABELS:  # the rate rule's: stacking trees cost them F1 (docstring)
-            continue
-        yc = y_train[:, labels.index(name)]
+
+    def fit_bag(x: NDArray[np.float64], yc: NDArray[Any], name: str) -> None:
         if not 0 < yc.sum() < len(yc):  # (a small --limit run)
             log(f"  no trees for {name}: no positive or no negative training record")
-            continue
-        models[name] = HistGradientBoostingClassifier(**TREE_PARAMS).fit(x_train, yc)
-        log(f"  trees of {name}: {models[name].n_iter_} iterations")
+            return
+        models[name] = [
+            HistGradientBoostingClassifier(**TREE_PARAMS, random_state=seed).fit(x, yc)
+            for seed in TREE_SEEDS
+        ]
+        iterations = ", ".join(str(m.n_iter_) for m in models[name])
+        log(f"  trees of {name}: {iterations} iterations")
+
+    models: dict[str, list[Any]] = {}
+    for name in labels:
+        if name not in RATE_LABELS:  # the rate rule's: stacking trees cost them F1 (docstring)
+            fit_bag(x_train, y_train[:, labels.index(name)], name)
     fitted = list(models)
+    for j, name in enumerate(superclasses):  # on the records that have a superclass
+        fit_bag(x_train[has_train], s_train[has_train, j], tree_label("superclass", name))
+    sup_fitted = [n for n in superclasses if tree_label("superclass", n) in models]
     cols = [labels.index(n) for n in fitted]
     trees_path = out_dir / "beat_trees.npz"
     tmp = trees_path.with_name(trees_path.name + ".part.npz")
-    arrays: dict[str, Any] = pack_trees(models, fitted)
+    arrays: dict[str, Any] = pack_trees(models, list(models))
     np.savez_compressed(tmp, **arrays)
     tmp.replace(trees_path)
     trees = BeatTrees(trees_path)
     check = x_train[:: max(1, len(x_train) // 2000)]
     ours = trees.decision_function(check)
-    theirs = np.stack([models[n].decision_function(check) for n in fitted], axis=1)
+    theirs = np.stack(
+        [np.mean([m.decision_function(check) for m in bag], axis=0) for bag in models.values()],
+        axis=1,
+    )
     if not np.allclose(ours, theirs, atol=1e-6):
         raise EcgscanError("the packed beat trees disagree with scikit-learn's scores")
 
@@ -176,19 +263,26 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
     used = [i for i, m in enumerate(ens.members)
             if isinstance(m, SignalClassifier) and ens.weights[i] > 0]  # fmt: skip
     ens.trees = None
-    p_parts, g_parts = [], []
+    p_parts, ps_parts, g_parts = [], [], []
     for sig in (val.signals, val_aug):
         feats = beat_features(sig, fs=100.0)
         raw = {i: _run_signal_member(ens.members[i], sig) for i in used}
-        p_parts.append(ens.combine_member_probabilities(raw, features=feats)[0]["challenge"])
+        out = ens.combine_member_probabilities(raw, features=feats)[0]
+        p_parts.append(out["challenge"])
+        ps_parts.append(out["superclass"])
         g_parts.append(trees.predict_proba(feats))
     y = np.concatenate([val.challenge, val.challenge])
-    p, g = np.concatenate(p_parts), np.concatenate(g_parts)
+    p, g_all = np.concatenate(p_parts), np.concatenate(g_parts)
+    g, g_sup = g_all[:, : len(fitted)], g_all[:, len(fitted) :]
     groups = np.concatenate([np.arange(len(val.challenge))] * 2)
     clean = np.arange(len(y)) < len(val.challenge)
     stack, report = select_and_fit_stack(y[:, cols], p[:, cols], g, groups, fitted,
                                          seed=config.seed)  # fmt: skip
     log(f"  stacked labels (cross-fitted log-loss lower): {', '.join(stack) or 'none'}")
+    sup_stack, sup_figures, sup_thr = _superclass_stack(
+        np.concatenate([val.superclass, val.superclass]), np.concatenate(ps_parts), g_sup,
+        groups, clean, sup_fitted, superclasses, seed=config.seed, log=log,
+    )  # fmt: skip
 
     # thresholds of the stacked labels, chosen again on the stacked probabilities
     ens_config = copy.deepcopy(ens.config)
@@ -197,6 +291,9 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
         if "signal" in key.split("+"):
             for name in stack:
                 heads["challenge"][labels.index(name)] = round(float(thr[labels.index(name)]), 6)
+            for name in sup_stack:
+                j = superclasses.index(name)
+                heads["superclass"][j] = round(float(sup_thr[j]), 6)
 
     # the honest figure: the whole procedure cross-fitted on the validation records
     shipped = np.asarray(ens.thresholds["signal"]["challenge"])
@@ -227,17 +324,24 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
         }
         log(f"  validation macro F, {variant}: {f_ship:.4f} (ensemble before) -> "
             f"{f_cross:.4f} (with the trees, cross-fitted)")  # fmt: skip
-    ens_config["trees"] = {"file": trees_path.name, "stack": stack}
+    ens_config["trees"] = {
+        "file": trees_path.name,
+        "stack": stack,
+        "superclass_stack": sup_stack,
+        "thresholds_before": ens.config["thresholds"],
+    }
     ens_config["validation"]["trees"] = {
         "log_loss_cross_fitted": {
             n: [round(a, 2), round(b, 2)] for n, (a, b) in report["log_loss"].items()
         },
         **figures,
+        "superclass": sup_figures,
     }
     ens_config["training"]["trees"] = {
         "train_folds": list(config.train_folds),
         "val_folds": list(config.val_folds),
         "params": TREE_PARAMS,
+        "random_states": list(TREE_SEEDS),
         "commit": _git_commit(),
         "minutes": round((time.monotonic() - start) / 60, 1),
     }

@@ -2144,6 +2144,17 @@ def write_ensemble_card(path: Path, ens: Mapping[str, Any]) -> Path:
                 f"{ens['training']['trees']['val_folds']} (clean and distorted) after the rate "
                 "rule; a label is stacked when that lowers its 5-fold cross-fitted log-loss, "
                 "and its threshold is chosen again."
+                + (
+                    " The superclasses' own trees (fitted on the records with a superclass) are "
+                    "stacked onto the superclass head in the same way: "
+                    + ", ".join(
+                        f"{n} ((a, c, b) = {tuple(c)})"
+                        for n, c in ens["trees"]["superclass_stack"].items()
+                    )
+                    + "."
+                    if ens["trees"].get("superclass_stack")
+                    else ""
+                )
             ]
             if ens.get("trees")
             else []

@@ -343,17 +343,11 @@ def test_a_rhythm_strip_early_against_its_grid_segment_is_a_skew_every_row_share
     assert _row_skew(segments, row_of, centres, leads, on, fs=fs, px_per_sample=0.3) == [0.0] * 4
 
 
-def _sheared_traces(page, k: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """``page``'s image with its ink right of the pulses sheared against the grid, x' = x -
-    k (y - y_mid) (y_mid: the grid rows' mean baseline), as the traces of a photographed
-    thermal printout sit against its straightened grid: the lower the row, the further left."""
+def _warped_ink(img: np.ndarray, warp: np.ndarray, x0: int) -> np.ndarray:
+    """``img`` with its ink right of column ``x0`` moved by the affine ``warp`` over its
+    unmoved grid (the ink left of ``x0``, the pulses, stays where it is)."""
     import cv2
 
-    img = page.image
-    base = sorted({lead["baseline_y"] for lead in page.truth["leads"]})
-    x0 = int(page.truth["leads"][0]["x_start"]) + 15
-    mid = float(np.mean(base[:3]))
-    warp = np.float32([[1, -k, k * mid], [0, 1, 0]])
     moved = cv2.warpAffine(img, warp, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
                            borderValue=(255, 255, 255))  # fmt: skip
     ink, ink_moved = img.max(axis=2) < 220, moved.max(axis=2) < 220
@@ -362,6 +356,18 @@ def _sheared_traces(page, k: float) -> np.ndarray:  # type: ignore[no-untyped-de
     out[ink] = 255
     out[ink_moved] = moved[ink_moved]
     return out
+
+
+def _sheared_traces(page, k: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``page``'s image with its ink right of the pulses sheared against the grid, x' = x -
+    k (y - y_mid) (y_mid: the grid rows' mean baseline), as the traces of a photographed
+    thermal printout sit against its straightened grid: the lower the row, the further left."""
+
+    img = page.image
+    base = sorted({lead["baseline_y"] for lead in page.truth["leads"]})
+    x0 = int(page.truth["leads"][0]["x_start"]) + 15
+    mid = float(np.mean(base[:3]))
+    return _warped_ink(img, np.float32([[1, -k, k * mid], [0, 1, 0]]), x0)
 
 
 def test_traces_sheared_against_the_grid_are_put_on_one_time_axis_by_the_rhythm_strip(  # type: ignore[no-untyped-def]
@@ -467,20 +473,10 @@ def _stretched_ink(page, scale: float) -> np.ndarray:  # type: ignore[no-untyped
     """``page``'s image with its ink right of the pulses stretched in x by ``scale`` about
     the first trace's start against the grid, as a printer whose columns are longer than its
     grid says draws them; returns the image and the stretched separators' true x per row."""
-    import cv2
 
     img = page.image
     x0 = float(min(lead["x_start"] for lead in page.truth["leads"]))
-    warp = np.float32([[scale, 0, x0 * (1 - scale)], [0, 1, 0]])
-    moved = cv2.warpAffine(img, warp, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
-                           borderValue=(255, 255, 255))  # fmt: skip
-    ink, ink_moved = img.max(axis=2) < 220, moved.max(axis=2) < 220
-    cut = int(x0) - 5
-    ink[:, :cut] = ink_moved[:, :cut] = False
-    out = img.copy()
-    out[ink] = 255
-    out[ink_moved] = moved[ink_moved]
-    return out
+    return _warped_ink(img, np.float32([[scale, 0, x0 * (1 - scale)], [0, 1, 0]]), int(x0) - 5)
 
 
 def test_separators_of_columns_longer_than_the_grid_says_are_found_from_the_page_spacing(  # type: ignore[no-untyped-def]

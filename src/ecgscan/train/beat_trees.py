@@ -262,7 +262,6 @@ def fit_ensemble_trees(config: Any, *, log: Callable[[str], None] = print) -> An
                             config=AugmentConfig())  # fmt: skip
     used = [i for i, m in enumerate(ens.members)
             if isinstance(m, SignalClassifier) and ens.weights[i] > 0]  # fmt: skip
-    ens.trees = None
     p_parts, ps_parts, g_parts = [], [], []
     for sig in (val.signals, val_aug):
         feats = beat_features(sig, fs=100.0)
